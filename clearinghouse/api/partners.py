@@ -1,0 +1,95 @@
+"""Partners, their keys and their API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from clearinghouse.api import api
+from clearinghouse.api.common import (
+    admin_only, authenticated, date_field, field, hub, json_body, require_self_or_admin, time_field,
+)
+from clearinghouse.services import partners as service
+from partners.model import Partner
+
+
+def partner_json(partner: Partner) -> dict[str, Any]:
+    return {
+        "partner_id": partner.partner_id, "name": partner.name, "roles": sorted(partner.roles),
+        "category": partner.category, "operates_online_platform": partner.operates_online_platform,
+        "licence_number": partner.licence.number if partner.licence else None,
+        "licence_expires_on": partner.licence.expires_on.isoformat() if partner.licence else None,
+    }
+
+
+def key_json(key: service.RegisteredKey) -> dict[str, Any]:
+    return {"partner_id": key.partner_id, "key_id": key.key_id, "public_key": key.spki_pem,
+            "valid_from": key.valid_from.isoformat(), "valid_to": key.valid_to.isoformat() if key.valid_to else None}
+
+
+@api.post("/partners")
+@admin_only
+def register_partner() -> tuple[dict[str, Any], int]:
+    body = json_body()
+    roles = field(body, "roles", list)
+    partner = service.register_partner(
+        engine=hub().engine, now=hub().now(), partner_id=field(body, "partner_id", str),
+        name=field(body, "name", str), roles=[str(role) for role in roles], category=field(body, "category", str),
+        operates_online_platform=bool(field(body, "operates_online_platform", bool, required=False)),
+        licence_number=field(body, "licence_number", str, required=False),
+        licence_expires_on=date_field(body, "licence_expires_on"),
+    )
+    return partner_json(partner), 201
+
+
+@api.get("/partners")
+@admin_only
+def list_partners() -> dict[str, Any]:
+    return {"partners": [partner_json(p) for p in service.list_partners(engine=hub().engine)]}
+
+
+@api.get("/partners/<partner_id>")
+@authenticated
+def get_partner(partner_id: str) -> dict[str, Any]:
+    require_self_or_admin(partner_id)
+    return partner_json(service.get_partner(engine=hub().engine, partner_id=partner_id))
+
+
+@api.post("/partners/<partner_id>/keys")
+@admin_only
+def add_key(partner_id: str) -> tuple[dict[str, Any], int]:
+    if request.mimetype == "application/json":
+        body = json_body()
+        key_text = field(body, "public_key", str)
+        valid_from, valid_to = time_field(body, "valid_from"), time_field(body, "valid_to")
+    else:
+        key_text, valid_from, valid_to = request.get_data(cache=False), None, None
+    key = service.add_partner_key(engine=hub().engine, now=hub().now(), partner_id=partner_id, key_text=key_text,
+                                  valid_from=valid_from, valid_to=valid_to)
+    return key_json(key), 201
+
+
+@api.get("/partners/<partner_id>/keys")
+@authenticated
+def list_keys(partner_id: str) -> dict[str, Any]:
+    require_self_or_admin(partner_id)
+    return {"keys": [key_json(k) for k in service.list_partner_keys(engine=hub().engine, partner_id=partner_id)]}
+
+
+@api.post("/partners/<partner_id>/tokens")
+@admin_only
+def issue_token(partner_id: str) -> tuple[dict[str, Any], int]:
+    token = service.issue_api_token(engine=hub().engine, now=hub().now(), principal=partner_id)
+    return {"principal": partner_id, "token": token}, 201
+
+
+@api.get("/hub/public-key")
+def hub_public_key() -> tuple[str, int, dict[str, str]]:
+    signer = hub().signer
+    return signer.public_key.spki_pem(), 200, {"Content-Type": "application/x-pem-file", "X-Key-Id": signer.key_id}
+
+
+@api.get("/healthz")
+def api_healthz() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,150 @@
+"""Engine, schema and the unit of work.
+
+SQLite: WAL, foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` for every writing transaction so
+two writers queue instead of failing half-way. PostgreSQL through psycopg 3. Only services open a unit
+of work; it rolls back unless the service commits, and it commits at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, SQLModel
+
+from clearinghouse import tables
+from clearinghouse.config import Config, ensure_parent
+
+_READ_ONLY = "clearinghouse_read_only"
+
+
+def make_engine(config: Config) -> Engine:
+    url = make_url(config.database_url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(config)
+    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_engine(config: Config) -> Engine:
+    url = make_url(config.database_url)
+    if url.database and url.database != ":memory:":
+        ensure_parent(url.database)
+    memory = not url.database or url.database == ":memory:"
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": config.sqlite_busy_timeout_ms / 1000},
+        **({} if memory else {"poolclass": NullPool}),
+    )
+    busy = int(config.sqlite_busy_timeout_ms)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={busy}", "synchronous=NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+_SQLITE_APPEND_ONLY = """
+CREATE TRIGGER IF NOT EXISTS {table}_append_only_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, 'append-only table {table}: corrections are reversals'); END;
+CREATE TRIGGER IF NOT EXISTS {table}_append_only_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, 'append-only table {table}: corrections are reversals'); END;
+"""
+
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION clearinghouse_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'append-only table %%: corrections are reversals', TG_TABLE_NAME; END $$;
+"""
+_PG_APPEND_ONLY = """
+DROP TRIGGER IF EXISTS {table}_append_only ON {table};
+CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+FOR EACH ROW EXECUTE FUNCTION clearinghouse_append_only();
+"""
+
+
+def create_schema(engine: Engine) -> None:
+    """Create tables and append-only triggers (idempotent)."""
+    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in _TABLES])  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            for table in tables.APPEND_ONLY_TABLES:
+                for statement in _SQLITE_APPEND_ONLY.format(table=table).split(";\n"):
+                    if statement.strip():
+                        connection.exec_driver_sql(statement)
+        else:
+            connection.exec_driver_sql(_PG_FUNCTION)
+            for table in tables.APPEND_ONLY_TABLES:
+                connection.exec_driver_sql(_PG_APPEND_ONLY.format(table=table))
+
+
+_TABLES = (
+    tables.PartnerRow, tables.PartnerKeyRow, tables.ApiCredentialRow, tables.ContractRow, tables.ContractPartyRow,
+    tables.ContractSignatureRow, tables.SettlementFileRow, tables.FileRefusalRow, tables.ClearingRecordRow,
+    tables.AccountRow, tables.PeriodCloseRow, tables.LedgerTransferRow, tables.ObligationRow, tables.StatementRow,
+)
+
+
+class UnitOfWork:
+    """One database transaction. Rolls back unless :meth:`commit` is called; commits at most once."""
+
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+        bind = engine.execution_options(**{_READ_ONLY: True}) if read_only else engine
+        self.session = Session(bind, expire_on_commit=False, autoflush=False)
+        self._committed = False
+
+    @property
+    def connection(self) -> Connection:
+        return self.session.connection()
+
+    def commit(self) -> None:
+        if self._committed:
+            raise RuntimeError("a unit of work commits once")
+        self.session.commit()
+        self._committed = True
+
+    def close(self) -> None:
+        if not self._committed:
+            self.session.rollback()
+        self.session.close()
+
+
+@contextmanager
+def unit_of_work(engine: Engine, *, read_only: bool = False) -> Iterator[UnitOfWork]:
+    uow = UnitOfWork(engine, read_only=read_only)
+    try:
+        yield uow
+    finally:
+        uow.close()
+
+
+def allocate_ids(connection: Connection, table: str, count: int) -> list[int]:
+    """Reserve ``count`` ids for ``table`` in one round trip, for bulk inserts without RETURNING.
+
+    SQLite: the writer holds the database lock (BEGIN IMMEDIATE), so max(id) + 1 ... is safe.
+    PostgreSQL: values drawn from the table's own sequence, safe under any concurrency.
+    """
+    if count <= 0:
+        return []
+    if connection.dialect.name == "sqlite":
+        start = int(connection.execute(text(f"SELECT coalesce(max(id), 0) + 1 FROM {table}")).scalar_one())
+        return list(range(start, start + count))
+    rows = connection.execute(
+        text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+        {"t": table, "n": count},
+    )
+    return [int(value) for (value,) in rows]

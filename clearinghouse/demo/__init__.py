@@ -1,0 +1,1 @@
+"""Demo data: a loyalty alliance replayed from a real retail purchase history."""

@@ -1,0 +1,96 @@
+"""APScheduler: close each month at 00:05 (hub time zone) on the 1st.
+
+The job lives in a persistent job store in the hub's database, so a fire time missed while the hub was
+down is still there at restart; with ``coalesce`` and no misfire grace limit it runs exactly once then,
+however many fire times were missed, and the job closes every period that is due (idempotent: a period
+closes once). The scheduler runs in its own process (``clearinghouse scheduler``) or inside
+``clearinghouse serve --with-scheduler``; never once per web worker.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from clearinghouse.config import Config, load_config
+from clearinghouse.hub import open_hub, utc_now
+from clearinghouse.services.periods import close_due_periods
+
+CLOSE_JOB_ID = "close-due-periods"
+log = logging.getLogger(__name__)
+
+
+def run_scheduled_close(database_url: str, timezone: str, hub_key_path: str) -> list[str]:
+    """The job: close every due period. Arguments are plain strings so the job store can keep them."""
+    config = load_config({"database_url": database_url, "timezone": timezone, "hub_key_path": hub_key_path})
+    hub = open_hub(config)
+    try:
+        results = close_due_periods(engine=hub.engine, hub=hub.signer, now=utc_now(), zone_name=timezone)
+    finally:
+        hub.engine.dispose()
+    closed = [str(result.period) for result in results]
+    log.info("scheduled close: %s", ", ".join(closed) or "nothing due")
+    return closed
+
+
+def configure(scheduler: BaseScheduler, config: Config) -> BaseScheduler:
+    scheduler.configure(
+        jobstores={"default": SQLAlchemyJobStore(url=_jobstore_url(config), tablename="apscheduler_jobs")},
+        job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+        timezone=config.zone,
+    )
+    return scheduler
+
+
+def _jobstore_url(config: Config) -> str:
+    url = config.database_url
+    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+
+
+def ensure_close_job(scheduler: BaseScheduler, config: Config) -> None:
+    """Add the monthly job unless the store already holds it: re-adding would reset its next fire time
+    and forget a run missed while the hub was down."""
+    if scheduler.get_job(CLOSE_JOB_ID) is not None:
+        return
+    trigger = CronTrigger(day=1, hour=config.scheduler_close_hour, minute=config.scheduler_close_minute,
+                          timezone=config.zone)
+    scheduler.add_job(run_scheduled_close, trigger=trigger, id=CLOSE_JOB_ID, name="close due periods",
+                      kwargs={"database_url": config.database_url, "timezone": config.timezone,
+                              "hub_key_path": config.hub_key_path})
+
+
+def start(scheduler: BaseScheduler, config: Config) -> BaseScheduler:
+    open_hub(config).engine.dispose()  # schema first, so the job's first run finds its tables
+    configure(scheduler, config)
+    scheduler.start(paused=True)
+    ensure_close_job(scheduler, config)
+    scheduler.resume()
+    return scheduler
+
+
+def start_background_scheduler(config: Config) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler()
+    start(scheduler, config)
+    return scheduler
+
+
+def run_scheduler_forever(config: Config) -> None:
+    """The scheduler process: runs until interrupted (Ctrl-C or SIGTERM), then shuts down cleanly."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    scheduler = start_background_scheduler(config)
+    log.info("scheduler running; next close at %s", scheduler.get_job(CLOSE_JOB_ID).next_run_time)
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.shutdown()

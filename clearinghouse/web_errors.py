@@ -1,0 +1,37 @@
+"""The one place where errors become HTTP answers: JSON ``{"code", "message"}`` with the status the error's
+kind calls for. Nothing a client sends can produce a 500 except a genuine bug, which is logged."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from clearinghouse.errors import DOMAIN_ERRORS, DomainError, error_body, http_status
+
+log = logging.getLogger(__name__)
+
+
+def _json(status: int, body: dict[str, object]) -> tuple[Response, int]:
+    return jsonify(body), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DOMAIN_ERRORS)  # type: ignore[arg-type]
+    def domain_error(error: DomainError) -> tuple[Response, int]:
+        return _json(http_status(error), error_body(error))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge) -> tuple[Response, int]:
+        return _json(413, {"code": "FILE_TOO_LARGE", "message": "the request exceeds the size limit"})
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[Response, int]:
+        status = error.code or 500
+        return _json(status, {"code": f"HTTP_{status}", "message": error.description or error.name})
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return _json(500, {"code": "INTERNAL", "message": "internal error; nothing was changed"})

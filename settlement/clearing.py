@@ -1,0 +1,344 @@
+"""Clearing rules: decide, record by record, whether a reported record is accepted, and what it posts.
+
+Pure: the service loads what the rules need for a batch into a :class:`ClearingBook` (balances, originals,
+cap usage), calls :func:`clear` for each record in file order, and writes what comes back. The book is
+updated as records are accepted, so a later record of the same file sees the earlier ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from zoneinfo import ZoneInfo
+
+from contracts.errors import OverlappingContracts
+from contracts.lifecycle import applicable_terms
+from contracts.terms import ContractTerms, FulfillerTerms, Rounding, to_fen
+from partners.model import Partner, Role
+from settlement import ledger
+from settlement.ledger import Transfer
+from settlement.periods import Period, settlement_period
+from settlement.records import RecordKind, RecordRef, SettlementRecord
+
+# RL5: what points may never buy. Offer categories are lowercase slugs.
+CASH_EQUIVALENT_CATEGORIES = frozenset(
+    {"cash", "cash_equivalent", "prepaid_card", "gift_card", "stored_value", "securities", "lottery", "crypto"}
+)
+# A record may carry a business time a little ahead of the hub's clock (till clocks drift); not more.
+CLOCK_TOLERANCE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveContract:
+    """An active contract version as the hub stores it: its database id and its terms."""
+
+    pk: int
+    terms: ContractTerms
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """What is left to reverse of an accepted EARN or REDEEM."""
+
+    record_id: int
+    kind: RecordKind
+    business_time: datetime
+    issuer_id: str
+    fulfiller_id: str
+    member_token: str
+    points_left: int
+    spend_left_fen: int
+    value_left_fen: int
+    rate_fen_per_point: Decimal | None
+    rounding: Rounding | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClearingContext:
+    reporter_id: str
+    file_id: str
+    partners: Mapping[str, Partner]
+    contracts: Sequence[ActiveContract]
+    closed_periods: frozenset[Period]
+    zone: ZoneInfo
+    received_at: datetime
+
+
+@dataclass(slots=True)
+class ClearingBook:
+    """Working state for one batch; every key the batch needs is loaded before clearing starts."""
+
+    balances: dict[tuple[str, str], int] = field(default_factory=dict)
+    originals: dict[RecordRef, Original] = field(default_factory=dict)
+    redeemed_in_period: dict[tuple[str, str, Period], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BookKeys:
+    balances: frozenset[tuple[str, str]]
+    originals: frozenset[RecordRef]
+    redeemed_in_period: frozenset[tuple[str, str, Period]]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    record: SettlementRecord
+    record_id: int
+    transfers: tuple[Transfer, ...]
+    value_fen: int
+    business_period: Period
+    settlement_period: Period
+    contract_pk: int | None
+    original_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    seq: int
+    code: str
+    message: str
+
+
+Decision = Accepted | Refused
+
+
+def keys_for(records: Iterable[SettlementRecord], zone: ZoneInfo) -> BookKeys:
+    """Which balances, originals and cap counters the rules will read for these records."""
+    balances, originals, caps = set(), set(), set()
+    for record in records:
+        balances.add((record.issuer_id, record.member_token))
+        if record.original is not None:
+            originals.add(record.original)
+        if record.kind is RecordKind.REDEEM:
+            caps.add((record.issuer_id, record.fulfiller_id, Period.of(record.business_time, zone)))
+    return BookKeys(frozenset(balances), frozenset(originals), frozenset(caps))
+
+
+def clear(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
+    """Accept or refuse one record; an acceptance has already been applied to ``book``."""
+    problem = _common_problem(record, ctx)
+    if problem is not None:
+        return Refused(record.seq, *problem)
+    if record.kind is RecordKind.EARN:
+        return _clear_earn(record, record_id, ctx, book)
+    if record.kind is RecordKind.REDEEM:
+        return _clear_redeem(record, record_id, ctx, book)
+    return _clear_reversal(record, record_id, ctx, book)
+
+
+def _common_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str, str] | None:
+    if record.business_time > ctx.received_at + CLOCK_TOLERANCE:
+        return "RECORD_TIME_INVALID", "business time is in the future"
+    named = [record.issuer_id] + ([record.fulfiller_id] if record.kind is not RecordKind.EARN else [])
+    if record.kind is RecordKind.REVERSAL and not record.fulfiller_id:
+        named = [record.issuer_id]
+    unknown = [partner for partner in named if partner not in ctx.partners]
+    if unknown:
+        return "RECORD_PARTNER_UNKNOWN", f"unknown partner {unknown[0][:40]!r}"
+    return None
+
+
+def _refuse(record: SettlementRecord, code: str, message: str) -> Refused:
+    return Refused(record.seq, code, message)
+
+
+def _periods(record: SettlementRecord, ctx: ClearingContext) -> tuple[Period, Period]:
+    business = Period.of(record.business_time, ctx.zone)
+    return business, settlement_period(business, ctx.closed_periods)
+
+
+def _local_day(record: SettlementRecord, ctx: ClearingContext) -> datetime:
+    return record.business_time.astimezone(ctx.zone)
+
+
+# ---------------------------------------------------------------- EARN
+def _earn_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str, str] | None:
+    issuer = ctx.partners[record.issuer_id]
+    checks: tuple[tuple[bool, str, str], ...] = (
+        (record.issuer_id != ctx.reporter_id, "RECORD_REPORTER_MISMATCH", "an EARN is reported by its issuer"),
+        (bool(record.fulfiller_id) or record.original is not None, "RECORD_FIELD_INVALID",
+         "an EARN names no fulfiller and no original"),
+        (not issuer.has_role(Role.ISSUER), "RECORD_REPORTER_MISMATCH", "the partner is not registered as an issuer"),
+        (not record.member_token, "RL1_MEMBER_MISSING", "the purchase names no identified member"),
+        (not record.receipt_ref, "RL1_RECEIPT_MISSING", "the purchase names no receipt"),
+        (record.amount_fen <= 0, "RL1_SPEND_NOT_POSITIVE", f"spend must be > 0 fen, got {record.amount_fen}"),
+        (record.points <= 0, "RECORD_POINTS_INVALID", f"points must be > 0, got {record.points}"),
+        (not issuer.may_issue_on(_local_day(record, ctx).date()), "RL4_LICENCE_INVALID",
+         "no value-added telecom licence in date for an online platform operator"),
+    )
+    return next(((code, message) for failed, code, message in checks if failed), None)
+
+
+def _program_of(record: SettlementRecord, ctx: ClearingContext) -> ActiveContract | None:
+    """The issuer's contract version in force that day: per contract, the highest version already started."""
+    day = _local_day(record, ctx).date()
+    latest: dict[str, ActiveContract] = {}
+    for contract in ctx.contracts:
+        terms = contract.terms
+        if terms.issuer_id != record.issuer_id or terms.effective_from > day:
+            continue
+        known = latest.get(terms.contract_id)
+        if known is None or terms.version > known.terms.version:
+            latest[terms.contract_id] = contract
+    covering = [c for _, c in sorted(latest.items()) if c.terms.covers(day)]
+    return covering[0] if covering else None
+
+
+def _clear_earn(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
+    problem = _earn_problem(record, ctx)
+    if problem is not None:
+        return _refuse(record, *problem)
+    program = _program_of(record, ctx)
+    if program is None:
+        return _refuse(record, "EARN_NO_ACTIVE_PROGRAM", "the issuer has no active signed contract on that date")
+    allowed = (Decimal(record.amount_fen) * program.terms.earn_cap_points_per_yuan / 100).to_integral_value(ROUND_FLOOR)
+    if record.points > allowed:
+        return _refuse(record, "EARN_OVER_PROGRAM_CAP", f"{record.points} points for {record.amount_fen} fen; at most {allowed}")
+    key = (record.issuer_id, record.member_token)
+    book.balances[key] += record.points
+    member = ledger.member_account(record.issuer_id, record.member_token)
+    transfers = ledger.transfer(ledger.issued_account(record.issuer_id), member, record.points)
+    business, settles = _periods(record, ctx)
+    _remember(book, ctx, record, record_id, spend=record.amount_fen, value=0, terms=None)
+    return Accepted(record, record_id, transfers, 0, business, settles, program.pk, None)
+
+
+# ---------------------------------------------------------------- REDEEM
+def _redeem_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str, str] | None:
+    checks: tuple[tuple[bool, str, str], ...] = (
+        (record.fulfiller_id != ctx.reporter_id, "RECORD_REPORTER_MISMATCH", "a REDEEM is reported by its fulfiller"),
+        (record.original is not None or not record.category, "RECORD_FIELD_INVALID",
+         "a REDEEM names its offer category and no original"),
+        (not record.member_token, "RECORD_MEMBER_MISSING", "a REDEEM names its member"),
+        (record.points <= 0, "RECORD_POINTS_INVALID", f"points must be > 0, got {record.points}"),
+        (record.amount_fen < 0, "RECORD_FIELD_INVALID", "an offer's face value cannot be negative"),
+        (record.issuer_id == record.fulfiller_id, "RECORD_SAME_PARTY", "redemption at the issuer itself"),
+        (record.category.lower() in CASH_EQUIVALENT_CATEGORIES, "RL5_CASH_EQUIVALENT",
+         f"category {record.category!r} is cash or a cash equivalent"),
+    )
+    return next(((code, message) for failed, code, message in checks if failed), None)
+
+
+def _clear_redeem(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
+    problem = _redeem_problem(record, ctx)
+    if problem is not None:
+        return _refuse(record, *problem)
+    found = _contract_for(record, ctx)
+    if found is None:
+        return _refuse(record, "RL2_NO_ACTIVE_CONTRACT", f"no active contract {record.issuer_id} → {record.fulfiller_id} that day")
+    contract, terms = found
+    if record.category not in terms.categories:
+        return _refuse(record, "RL2_CATEGORY_NOT_ALLOWED", f"category {record.category!r} not allowed at this fulfiller")
+    business, settles = _periods(record, ctx)
+    cap_key = (record.issuer_id, record.fulfiller_id, business)
+    used = book.redeemed_in_period[cap_key]
+    if terms.cap_points_per_period is not None and used + record.points > terms.cap_points_per_period:
+        return _refuse(record, "CONTRACT_CAP_EXCEEDED", f"{used} of {terms.cap_points_per_period} points already redeemed in {business}")
+    key = (record.issuer_id, record.member_token)
+    if book.balances[key] < record.points:
+        return _refuse(record, "POINTS_INSUFFICIENT", f"member holds {book.balances[key]} points, needs {record.points}")
+    value = to_fen(record.points, terms.rate_fen_per_point, contract.terms.rounding)
+    book.balances[key] -= record.points
+    book.redeemed_in_period[cap_key] = used + record.points
+    transfers = _redeem_transfers(record, record.points, value)
+    _remember(book, ctx, record, record_id, spend=0, value=value, terms=(terms, contract.terms.rounding))
+    return Accepted(record, record_id, transfers, value, business, settles, contract.pk, None)
+
+
+def _contract_for(record: SettlementRecord, ctx: ClearingContext) -> tuple[ActiveContract, FulfillerTerms] | None:
+    day = _local_day(record, ctx).date()
+    try:
+        found = applicable_terms(
+            (c.terms for c in ctx.contracts), issuer_id=record.issuer_id, fulfiller_id=record.fulfiller_id, day=day
+        )
+    except OverlappingContracts:
+        return None  # the hub refuses overlapping contracts when they are proposed; never clear on a guess
+    if found is None:
+        return None
+    terms, fulfiller_terms = found
+    contract = next(c for c in ctx.contracts if c.terms is terms)
+    return contract, fulfiller_terms
+
+
+def _redeem_transfers(record: SettlementRecord, points: int, value: int) -> tuple[Transfer, ...]:
+    member = ledger.member_account(record.issuer_id, record.member_token)
+    burnt = ledger.redeemed_account(record.issuer_id, record.fulfiller_id)
+    owed = ledger.transfer(ledger.position_account(record.fulfiller_id), ledger.position_account(record.issuer_id), value)
+    return ledger.transfer(burnt, member, points) + owed
+
+
+def _remember(book: ClearingBook, ctx: ClearingContext, record: SettlementRecord, record_id: int, *,
+              spend: int, value: int, terms: tuple[FulfillerTerms, Rounding] | None) -> None:
+    book.originals[RecordRef(ctx.file_id, record.seq)] = Original(
+        record_id=record_id, kind=record.kind, business_time=record.business_time, issuer_id=record.issuer_id,
+        fulfiller_id=record.fulfiller_id, member_token=record.member_token, points_left=record.points,
+        spend_left_fen=spend, value_left_fen=value,
+        rate_fen_per_point=terms[0].rate_fen_per_point if terms else None, rounding=terms[1] if terms else None,
+    )
+
+
+# ---------------------------------------------------------------- REVERSAL
+def _reversal_problem(record: SettlementRecord, original: Original | None) -> tuple[str, str] | None:
+    if original is None:
+        return "REV_ORIGINAL_NOT_FOUND", f"{record.original} is not an accepted record of this partner"
+    same = (original.issuer_id, original.fulfiller_id, original.member_token) == (
+        record.issuer_id, record.fulfiller_id, record.member_token)
+    checks: tuple[tuple[bool, str, str], ...] = (
+        (original.kind is RecordKind.REVERSAL, "REV_ORIGINAL_NOT_REVERSIBLE", "a reversal cannot be reversed"),
+        (not same, "REV_ORIGINAL_MISMATCH", "issuer, fulfiller and member must be those of the original"),
+        (record.business_time < original.business_time, "REV_BEFORE_ORIGINAL", "the reversal precedes its original"),
+        (record.points < 0 or record.amount_fen < 0 or record.points == record.amount_fen == 0,
+         "RECORD_POINTS_INVALID", "a reversal gives back a positive number of points or of spend"),
+        (record.points > original.points_left or record.amount_fen > original.spend_left_fen
+         and original.kind is RecordKind.EARN, "REV_EXCEEDS_ORIGINAL",
+         f"{original.points_left} points and {original.spend_left_fen} fen are left to reverse"),
+    )
+    return next(((code, message) for failed, code, message in checks if failed), None)
+
+
+def _clear_reversal(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
+    if record.original is None:
+        return _refuse(record, "REV_ORIGINAL_MISSING", "a REVERSAL names its original as <file id>#<sequence>")
+    original = book.originals.get(record.original)
+    problem = _reversal_problem(record, original)
+    if problem is not None or original is None:
+        return _refuse(record, *(problem or ("REV_ORIGINAL_NOT_FOUND", "")))
+    key = (record.issuer_id, record.member_token)
+    business, settles = _periods(record, ctx)
+    if original.kind is RecordKind.EARN:
+        if book.balances[key] < record.points:
+            return _refuse(record, "POINTS_INSUFFICIENT",
+                           f"member holds {book.balances[key]} points; the reversal takes {record.points}")
+        book.balances[key] -= record.points
+        member = ledger.member_account(record.issuer_id, record.member_token)
+        transfers = ledger.transfer(member, ledger.issued_account(record.issuer_id), record.points)
+        value = 0
+    else:
+        value = _reversed_value(original, record.points)
+        book.balances[key] += record.points
+        transfers = _reverse_redeem_transfers(record, record.points, value)
+    book.originals[record.original] = replace(
+        original, points_left=original.points_left - record.points,
+        spend_left_fen=original.spend_left_fen - (record.amount_fen if original.kind is RecordKind.EARN else 0),
+        value_left_fen=original.value_left_fen - value,
+    )
+    _remember(book, ctx, record, record_id, spend=0, value=0, terms=None)
+    return Accepted(record, record_id, transfers, -value, business, settles, None, original.record_id)
+
+
+def _reversed_value(original: Original, points: int) -> int:
+    """Money a REDEEM reversal takes back: the rounded value of the points, never more than is left,
+    and exactly what is left when the last points go back (so full reversals always net to zero)."""
+    if points == original.points_left:
+        return original.value_left_fen
+    assert original.rate_fen_per_point is not None and original.rounding is not None
+    return min(to_fen(points, original.rate_fen_per_point, original.rounding), original.value_left_fen)
+
+
+def _reverse_redeem_transfers(record: SettlementRecord, points: int, value: int) -> tuple[Transfer, ...]:
+    member = ledger.member_account(record.issuer_id, record.member_token)
+    burnt = ledger.redeemed_account(record.issuer_id, record.fulfiller_id)
+    back = ledger.transfer(ledger.position_account(record.issuer_id), ledger.position_account(record.fulfiller_id), value)
+    return ledger.transfer(member, burnt, points) + back

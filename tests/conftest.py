@@ -1,0 +1,64 @@
+"""Fixtures: a fresh hub per test on real SQLite and real PostgreSQL, and the Flask test client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from clearinghouse.app import create_app
+from clearinghouse.config import load_config
+from clearinghouse.hub import Hub, open_hub
+from tests.postgres import drop_database, fresh_database, postgres_url_for_tests, running_in_ci
+
+NOW = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)  # 12:00 on 3 December 2026 in Shanghai
+
+
+def _postgres_server() -> str:
+    url, reason = postgres_url_for_tests()
+    if url is None:
+        if running_in_ci():
+            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
+        pytest.skip(f"no PostgreSQL: {reason}")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, then a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        return
+    url = fresh_database(_postgres_server())
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture
+def hub(database_url: str, tmp_path: Path) -> Iterator[Hub]:
+    config = load_config({"database_url": database_url, "hub_key_path": str(tmp_path / "hub-key.pem"),
+                          "batch_size": 7}, environ={})
+    opened = open_hub(config)
+    opened.clock = lambda: NOW
+    try:
+        yield opened
+    finally:
+        opened.engine.dispose()
+
+
+@pytest.fixture
+def app(hub: Hub) -> Flask:
+    flask_app = create_app(hub.config, hub=hub)
+    flask_app.testing = True
+    return flask_app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
