@@ -151,6 +151,8 @@ def post_transfers(connection: Connection, transfers: Sequence[tuple[int | None,
                    *, now: datetime) -> None:
     """Insert transfers (record id or close id, leg, transfer), creating missing accounts and moving the
     accounts' running totals in the same transaction."""
+    if not transfers:
+        return
     accounts = {account for *_, item in transfers for account in (item.debit, item.credit)}
     ensure_accounts(connection, accounts)
     connection.execute(insert(TRANSFERS), [

@@ -18,9 +18,11 @@ def _json(status: int, body: dict[str, object]) -> tuple[Response, int]:
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(DOMAIN_ERRORS)  # type: ignore[arg-type]
     def domain_error(error: DomainError) -> tuple[Response, int]:
         return _json(http_status(error), error_body(error))
+
+    for error_class in DOMAIN_ERRORS:
+        app.register_error_handler(error_class, domain_error)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error: RequestEntityTooLarge) -> tuple[Response, int]:
