@@ -21,14 +21,19 @@ class Context:
 
 
 @click.group()
-@click.option("--db", "database_url", metavar="URL", help="SQLAlchemy URL (default: CLEARINGHOUSE_DATABASE_URL "
-              "or sqlite:///var/clearinghouse.db).")
+@click.option(
+    "--db",
+    "database_url",
+    metavar="URL",
+    help="SQLAlchemy URL (default: CLEARINGHOUSE_DATABASE_URL or sqlite:///var/clearinghouse.db).",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
     """Clearing house for retail loyalty-points alliances."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     ctx.obj = Context(database_url)
 
 
@@ -91,24 +96,41 @@ def close_period_command(obj: Context, period: str | None, due: bool) -> None:
     if due or period is None:
         results = close_due_periods(engine=hub.engine, hub=hub.signer, now=hub.now(), zone_name=zone, trigger="cli")
     else:
-        results = [close_period(engine=hub.engine, hub=hub.signer, now=hub.now(), period=Period.parse(period),
-                                zone_name=zone, trigger="cli")]
+        results = [
+            close_period(
+                engine=hub.engine,
+                hub=hub.signer,
+                now=hub.now(),
+                period=Period.parse(period),
+                zone_name=zone,
+                trigger="cli",
+            )
+        ]
     for result in results:
-        click.echo(f"{result.period}: gross {result.gross_fen} fen, net {result.net_fen} fen, "
-                   f"efficiency {result.efficiency}")
+        click.echo(
+            f"{result.period}: gross {result.gross_fen} fen, net {result.net_fen} fen, efficiency {result.efficiency}"
+        )
     if not results:
         click.echo("nothing due")
 
 
 @main.command()
 @click.option("--out", default="var/demo", show_default=True, type=click.Path(path_type=Path))
-@click.option("--data", default=None, type=click.Path(path_type=Path),
-              help="The Online Retail data set (default: ../shared/data/online-retail.csv.gz).")
+@click.option(
+    "--data",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="The Online Retail data set (default: ../shared/data/online-retail.csv.gz).",
+)
 @click.option("--as-of", "as_of", default=None, help="Today's date for the date shift (default: today, UTC).")
 @click.pass_obj
 def demo(obj: Context, out: Path, data: Path | None, as_of: str | None) -> None:
     """Run the main job on a fresh SQLite database: register, sign, replay, settle, close, report."""
     from clearinghouse.demo.run import run_demo
 
-    run_demo(out=out, data=data, as_of=date.fromisoformat(as_of) if as_of else None,
-             database_url=obj.overrides.get("database_url"))
+    run_demo(
+        out=out,
+        data=data,
+        as_of=date.fromisoformat(as_of) if as_of else None,
+        database_url=obj.overrides.get("database_url"),
+    )

@@ -79,7 +79,7 @@ FOR EACH ROW EXECUTE FUNCTION clearinghouse_append_only();
 
 def create_schema(engine: Engine) -> None:
     """Create tables and append-only triggers (idempotent)."""
-    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in _TABLES])  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(engine)
     with engine.begin() as connection:
         if engine.dialect.name == "sqlite":
             for table in tables.APPEND_ONLY_TABLES:
@@ -93,9 +93,20 @@ def create_schema(engine: Engine) -> None:
 
 
 _TABLES = (
-    tables.PartnerRow, tables.PartnerKeyRow, tables.ApiCredentialRow, tables.ContractRow, tables.ContractPartyRow,
-    tables.ContractSignatureRow, tables.SettlementFileRow, tables.FileRefusalRow, tables.ClearingRecordRow,
-    tables.AccountRow, tables.PeriodCloseRow, tables.LedgerTransferRow, tables.ObligationRow, tables.StatementRow,
+    tables.PartnerRow,
+    tables.PartnerKeyRow,
+    tables.ApiCredentialRow,
+    tables.ContractRow,
+    tables.ContractPartyRow,
+    tables.ContractSignatureRow,
+    tables.SettlementFileRow,
+    tables.FileRefusalRow,
+    tables.ClearingRecordRow,
+    tables.AccountRow,
+    tables.PeriodCloseRow,
+    tables.LedgerTransferRow,
+    tables.ObligationRow,
+    tables.StatementRow,
 )
 
 

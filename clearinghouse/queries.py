@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from clearinghouse.tables import ContractRow, ContractSignatureRow, PartnerKeyRow, PartnerRow, PeriodCloseRow
 from contracts.terms import ContractTerms, terms_from_json
@@ -22,8 +22,12 @@ def partner_from_row(row: PartnerRow) -> Partner:
     if row.licence_number and row.licence_expires_on:
         licence = Licence(row.licence_number, row.licence_expires_on)
     return Partner(
-        partner_id=row.id, name=row.name, roles=frozenset(Role(r) for r in row.roles.split(",") if r),
-        category=row.category, operates_online_platform=row.operates_online_platform, licence=licence,
+        partner_id=row.id,
+        name=row.name,
+        roles=frozenset(Role(r) for r in row.roles.split(",") if r),
+        category=row.category,
+        operates_online_platform=row.operates_online_platform,
+        licence=licence,
     )
 
 
@@ -36,7 +40,7 @@ def partner_names(session: Session) -> dict[str, str]:
 
 
 def keys_valid_at(session: Session, partner_id: str, moment: datetime) -> list[tuple[str, PublicKey]]:
-    rows = session.scalars(select(PartnerKeyRow).where(PartnerKeyRow.partner_id == partner_id))
+    rows = session.scalars(select(PartnerKeyRow).where(col(PartnerKeyRow.partner_id) == partner_id))
     return [
         (row.key_id, PublicKey(row.public_key))
         for row in rows
@@ -52,10 +56,10 @@ def terms_of(row: ContractRow) -> ContractTerms:
 
 def active_contracts(session: Session) -> list[ActiveContract]:
     """Every contract version the hub has countersigned (it does so only once every party has signed)."""
-    hub_signed = select(ContractSignatureRow.contract_pk).where(ContractSignatureRow.signer_id == HUB_SIGNER)
-    rows = session.scalars(select(ContractRow).where(ContractRow.id.in_(hub_signed)))  # type: ignore[union-attr]
+    hub_signed = select(col(ContractSignatureRow.contract_pk)).where(col(ContractSignatureRow.signer_id) == HUB_SIGNER)
+    rows = session.scalars(select(ContractRow).where(col(ContractRow.id).in_(hub_signed)))
     return [ActiveContract(pk=row.id, terms=terms_of(row)) for row in rows if row.id is not None]
 
 
 def closed_periods(session: Session) -> frozenset[Period]:
-    return frozenset(Period.parse(value) for value in session.scalars(select(PeriodCloseRow.period)))
+    return frozenset(Period.parse(value) for value in session.scalars(select(col(PeriodCloseRow.period))))

@@ -56,11 +56,16 @@ def ensure_close_job(scheduler: BaseScheduler, config: Config) -> None:
     and forget a run missed while the hub was down."""
     if scheduler.get_job(CLOSE_JOB_ID) is not None:
         return
-    trigger = CronTrigger(day=1, hour=config.scheduler_close_hour, minute=config.scheduler_close_minute,
-                          timezone=config.zone)
-    scheduler.add_job(run_scheduled_close, trigger=trigger, id=CLOSE_JOB_ID, name="close due periods",
-                      kwargs={"database_url": config.database_url, "timezone": config.timezone,
-                              "hub_key_path": config.hub_key_path})
+    trigger = CronTrigger(
+        day=1, hour=config.scheduler_close_hour, minute=config.scheduler_close_minute, timezone=config.zone
+    )
+    scheduler.add_job(
+        run_scheduled_close,
+        trigger=trigger,
+        id=CLOSE_JOB_ID,
+        name="close due periods",
+        kwargs={"database_url": config.database_url, "timezone": config.timezone, "hub_key_path": config.hub_key_path},
+    )
 
 
 def start(scheduler: BaseScheduler, config: Config) -> BaseScheduler:

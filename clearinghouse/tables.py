@@ -311,6 +311,14 @@ class StatementRow(SQLModel, table=True):
 
 
 APPEND_ONLY_TABLES = (
-    "contract", "contract_party", "contract_signature", "settlement_file", "file_refusal", "clearing_record",
-    "ledger_transfer", "period_close", "obligation", "statement",
+    "contract",
+    "contract_party",
+    "contract_signature",
+    "settlement_file",
+    "file_refusal",
+    "clearing_record",
+    "ledger_transfer",
+    "period_close",
+    "obligation",
+    "statement",
 )

@@ -50,9 +50,7 @@ def contract_hash(terms: ContractTerms) -> str:
     return hashlib.sha256(canonical_bytes(terms)).hexdigest()
 
 
-def termination_bytes(
-    *, contract_id: str, version: int, contract_hash: str, effective_on: date, reason: str
-) -> bytes:
+def termination_bytes(*, contract_id: str, version: int, contract_hash: str, effective_on: date, reason: str) -> bytes:
     """The bytes signed to terminate the version ``version`` (hash ``contract_hash``) of ``contract_id``.
 
     ``effective_on`` is the local day from which the contract no longer applies; ``reason`` is human text (any

@@ -14,26 +14,26 @@ class ContractError(Exception):
             self.code = code
 
 
-class InvalidTerms(ContractError):  # noqa: N818 (established names)
+class InvalidTerms(ContractError):
     """Terms that are incomplete or inconsistent."""
 
     code = "CONTRACT_TERMS_INVALID"
 
 
-class AmendmentChainBroken(ContractError):  # noqa: N818 (established names)
+class AmendmentChainBroken(ContractError):
     """An amendment whose version or previous hash does not follow the version it amends."""
 
     code = "CONTRACT_CHAIN_BROKEN"
     kind = "conflict"
 
 
-class SignatureRejected(ContractError):  # noqa: N818 (established names)
+class SignatureRejected(ContractError):
     """A party's signature that does not verify over the canonical bytes."""
 
     code = "CONTRACT_SIGNATURE_INVALID"
 
 
-class OverlappingContracts(ContractError):  # noqa: N818 (named like its siblings)
+class OverlappingContracts(ContractError):
     """Two different contracts both govern one issuer, fulfiller and day, so which one clears is unknown."""
 
     code = "CONTRACT_OVERLAP"

@@ -54,8 +54,7 @@ def check_first_version(terms: ContractTerms) -> None:
     """A new contract starts at version 1 (which, by the terms' invariants, has no ``previous_hash``)."""
     if terms.version != 1:
         raise AmendmentChainBroken(
-            f"contract {terms.contract_id!r} has no earlier version, so it starts at version 1, "
-            f"not {terms.version}"
+            f"contract {terms.contract_id!r} has no earlier version, so it starts at version 1, not {terms.version}"
         )
 
 
@@ -74,8 +73,7 @@ def check_amendment(previous: ContractTerms, amended: ContractTerms) -> None:
         )
     if amended.version != previous.version + 1:
         raise AmendmentChainBroken(
-            f"version {previous.version} of {name} is amended by version {previous.version + 1}, "
-            f"not {amended.version}"
+            f"version {previous.version} of {name} is amended by version {previous.version + 1}, not {amended.version}"
         )
     expected = contract_hash(previous)
     if amended.previous_hash != expected:
@@ -199,9 +197,7 @@ def applicable_terms(
     return matches[0] if matches else None
 
 
-def _governing_versions(
-    candidates: Iterable[ContractTerms], *, issuer_id: str, day: date
-) -> list[ContractTerms]:
+def _governing_versions(candidates: Iterable[ContractTerms], *, issuer_id: str, day: date) -> list[ContractTerms]:
     """Per contract of ``issuer_id``, its highest version started by ``day``, sorted by contract id."""
     versions: dict[tuple[str, int], ContractTerms] = {}
     for terms in candidates:

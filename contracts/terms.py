@@ -397,9 +397,7 @@ class ContractTerms:
         if self.version == 1 and self.previous_hash is not None:
             raise _fail("previous_hash", "must be null for version 1 (a first version amends nothing)")
         if self.version > 1 and self.previous_hash is None:
-            raise _fail(
-                "previous_hash", f"is required for version {self.version} (hash of the amended version)"
-            )
+            raise _fail("previous_hash", f"is required for version {self.version} (hash of the amended version)")
         _optional(check_sha256_hex, self.previous_hash, "previous_hash")
 
     def _check_fulfillers(self) -> None:

@@ -25,13 +25,13 @@ class KeyFormatError(PartnerError):
     code = "KEY_UNREADABLE"
 
 
-class PrivateKeyRefused(KeyFormatError):  # noqa: N818 - names fixed by the API contract
+class PrivateKeyRefused(KeyFormatError):
     """Somebody pasted a private key; it is refused and never stored."""
 
     code = "KEY_IS_PRIVATE"
 
 
-class WrongKeyAlgorithm(KeyFormatError):  # noqa: N818 - names fixed by the API contract
+class WrongKeyAlgorithm(KeyFormatError):
     """A readable key of an algorithm other than Ed25519."""
 
     code = "KEY_NOT_ED25519"
@@ -43,7 +43,7 @@ class SignatureFormatError(PartnerError):
     code = "SIGNATURE_MALFORMED"
 
 
-class InvalidPartner(PartnerError):  # noqa: N818 - names fixed by the API contract
+class InvalidPartner(PartnerError):
     """Partner data that breaks a rule (id shape, roles, licence)."""
 
     code = "PARTNER_INVALID"

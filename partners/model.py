@@ -182,9 +182,7 @@ def _clean_roles(roles: Iterable[Role | str]) -> frozenset[Role]:
 def _check_roles(roles: object) -> None:
     # Role is a StrEnum, so {"issuer"} == {Role.ISSUER}: equality alone would let plain strings in.
     if not isinstance(roles, frozenset) or any(not isinstance(role, Role) for role in roles):
-        raise InvalidPartner(
-            "Partner roles must be a frozenset of Role members; use new_partner for strings."
-        )
+        raise InvalidPartner("Partner roles must be a frozenset of Role members; use new_partner for strings.")
     if not roles:
         raise InvalidPartner("A partner needs at least one role.")
 

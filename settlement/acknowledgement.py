@@ -57,11 +57,32 @@ def _line(values: Iterable[object]) -> bytes:
 
 def render(header: AckHeader, records: Iterable[AckRecord], summary: AckSummary | None) -> Iterator[bytes]:
     """The acknowledgement's bytes, line by line."""
-    yield _line(["A", ACK_FORMAT, header.partner_id, header.file_id, header.sha256,
-                 format_time(header.received_at), header.status, header.code, header.message])
+    yield _line(
+        [
+            "A",
+            ACK_FORMAT,
+            header.partner_id,
+            header.file_id,
+            header.sha256,
+            format_time(header.received_at),
+            header.status,
+            header.code,
+            header.message,
+        ]
+    )
     for record in records:
         yield _line(["R", record.seq, "ACCEPTED" if record.accepted else "REFUSED", record.code, record.message])
     if summary is not None:
-        yield _line(["S", summary.record_count, summary.accepted, summary.refused, summary.total_points,
-                     summary.total_amount_fen, summary.accepted_points, summary.accepted_amount_fen,
-                     summary.accepted_value_fen])
+        yield _line(
+            [
+                "S",
+                summary.record_count,
+                summary.accepted,
+                summary.refused,
+                summary.total_points,
+                summary.total_amount_fen,
+                summary.accepted_points,
+                summary.accepted_amount_fen,
+                summary.accepted_value_fen,
+            ]
+        )

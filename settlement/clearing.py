@@ -158,15 +158,21 @@ def _earn_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str, 
     issuer = ctx.partners[record.issuer_id]
     checks: tuple[tuple[bool, str, str], ...] = (
         (record.issuer_id != ctx.reporter_id, "RECORD_REPORTER_MISMATCH", "an EARN is reported by its issuer"),
-        (bool(record.fulfiller_id) or record.original is not None, "RECORD_FIELD_INVALID",
-         "an EARN names no fulfiller and no original"),
+        (
+            bool(record.fulfiller_id) or record.original is not None,
+            "RECORD_FIELD_INVALID",
+            "an EARN names no fulfiller and no original",
+        ),
         (not issuer.has_role(Role.ISSUER), "RECORD_REPORTER_MISMATCH", "the partner is not registered as an issuer"),
         (not record.member_token, "RL1_MEMBER_MISSING", "the purchase names no identified member"),
         (not record.receipt_ref, "RL1_RECEIPT_MISSING", "the purchase names no receipt"),
         (record.amount_fen <= 0, "RL1_SPEND_NOT_POSITIVE", f"spend must be > 0 fen, got {record.amount_fen}"),
         (record.points <= 0, "RECORD_POINTS_INVALID", f"points must be > 0, got {record.points}"),
-        (not issuer.may_issue_on(_local_day(record, ctx).date()), "RL4_LICENCE_INVALID",
-         "no value-added telecom licence in date for an online platform operator"),
+        (
+            not issuer.may_issue_on(_local_day(record, ctx).date()),
+            "RL4_LICENCE_INVALID",
+            "no value-added telecom licence in date for an online platform operator",
+        ),
     )
     return next(((code, message) for failed, code, message in checks if failed), None)
 
@@ -195,7 +201,9 @@ def _clear_earn(record: SettlementRecord, record_id: int, ctx: ClearingContext, 
         return _refuse(record, "EARN_NO_ACTIVE_PROGRAM", "the issuer has no active signed contract on that date")
     allowed = (Decimal(record.amount_fen) * program.terms.earn_cap_points_per_yuan / 100).to_integral_value(ROUND_FLOOR)
     if record.points > allowed:
-        return _refuse(record, "EARN_OVER_PROGRAM_CAP", f"{record.points} points for {record.amount_fen} fen; at most {allowed}")
+        return _refuse(
+            record, "EARN_OVER_PROGRAM_CAP", f"{record.points} points for {record.amount_fen} fen; at most {allowed}"
+        )
     key = (record.issuer_id, record.member_token)
     book.balances[key] += record.points
     member = ledger.member_account(record.issuer_id, record.member_token)
@@ -209,14 +217,20 @@ def _clear_earn(record: SettlementRecord, record_id: int, ctx: ClearingContext, 
 def _redeem_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str, str] | None:
     checks: tuple[tuple[bool, str, str], ...] = (
         (record.fulfiller_id != ctx.reporter_id, "RECORD_REPORTER_MISMATCH", "a REDEEM is reported by its fulfiller"),
-        (record.original is not None or not record.category, "RECORD_FIELD_INVALID",
-         "a REDEEM names its offer category and no original"),
+        (
+            record.original is not None or not record.category,
+            "RECORD_FIELD_INVALID",
+            "a REDEEM names its offer category and no original",
+        ),
         (not record.member_token, "RECORD_MEMBER_MISSING", "a REDEEM names its member"),
         (record.points <= 0, "RECORD_POINTS_INVALID", f"points must be > 0, got {record.points}"),
         (record.amount_fen < 0, "RECORD_FIELD_INVALID", "an offer's face value cannot be negative"),
         (record.issuer_id == record.fulfiller_id, "RECORD_SAME_PARTY", "redemption at the issuer itself"),
-        (record.category.lower() in CASH_EQUIVALENT_CATEGORIES, "RL5_CASH_EQUIVALENT",
-         f"category {record.category!r} is cash or a cash equivalent"),
+        (
+            record.category.lower() in CASH_EQUIVALENT_CATEGORIES,
+            "RL5_CASH_EQUIVALENT",
+            f"category {record.category!r} is cash or a cash equivalent",
+        ),
     )
     return next(((code, message) for failed, code, message in checks if failed), None)
 
@@ -227,18 +241,28 @@ def _clear_redeem(record: SettlementRecord, record_id: int, ctx: ClearingContext
         return _refuse(record, *problem)
     found = _contract_for(record, ctx)
     if found is None:
-        return _refuse(record, "RL2_NO_ACTIVE_CONTRACT", f"no active contract {record.issuer_id} → {record.fulfiller_id} that day")
+        return _refuse(
+            record, "RL2_NO_ACTIVE_CONTRACT", f"no active contract {record.issuer_id} → {record.fulfiller_id} that day"
+        )
     contract, terms = found
     if record.category not in terms.categories:
-        return _refuse(record, "RL2_CATEGORY_NOT_ALLOWED", f"category {record.category!r} not allowed at this fulfiller")
+        return _refuse(
+            record, "RL2_CATEGORY_NOT_ALLOWED", f"category {record.category!r} not allowed at this fulfiller"
+        )
     business, settles = _periods(record, ctx)
     cap_key = (record.issuer_id, record.fulfiller_id, business)
     used = book.redeemed_in_period[cap_key]
     if terms.cap_points_per_period is not None and used + record.points > terms.cap_points_per_period:
-        return _refuse(record, "CONTRACT_CAP_EXCEEDED", f"{used} of {terms.cap_points_per_period} points already redeemed in {business}")
+        return _refuse(
+            record,
+            "CONTRACT_CAP_EXCEEDED",
+            f"{used} of {terms.cap_points_per_period} points already redeemed in {business}",
+        )
     key = (record.issuer_id, record.member_token)
     if book.balances[key] < record.points:
-        return _refuse(record, "POINTS_INSUFFICIENT", f"member holds {book.balances[key]} points, needs {record.points}")
+        return _refuse(
+            record, "POINTS_INSUFFICIENT", f"member holds {book.balances[key]} points, needs {record.points}"
+        )
     value = to_fen(record.points, terms.rate_fen_per_point, contract.terms.rounding)
     book.balances[key] -= record.points
     book.redeemed_in_period[cap_key] = used + record.points
@@ -265,17 +289,34 @@ def _contract_for(record: SettlementRecord, ctx: ClearingContext) -> tuple[Activ
 def _redeem_transfers(record: SettlementRecord, points: int, value: int) -> tuple[Transfer, ...]:
     member = ledger.member_account(record.issuer_id, record.member_token)
     burnt = ledger.redeemed_account(record.issuer_id, record.fulfiller_id)
-    owed = ledger.transfer(ledger.position_account(record.fulfiller_id), ledger.position_account(record.issuer_id), value)
+    owed = ledger.transfer(
+        ledger.position_account(record.fulfiller_id), ledger.position_account(record.issuer_id), value
+    )
     return ledger.transfer(burnt, member, points) + owed
 
 
-def _remember(book: ClearingBook, ctx: ClearingContext, record: SettlementRecord, record_id: int, *,
-              spend: int, value: int, terms: tuple[FulfillerTerms, Rounding] | None) -> None:
+def _remember(
+    book: ClearingBook,
+    ctx: ClearingContext,
+    record: SettlementRecord,
+    record_id: int,
+    *,
+    spend: int,
+    value: int,
+    terms: tuple[FulfillerTerms, Rounding] | None,
+) -> None:
     book.originals[RecordRef(ctx.file_id, record.seq)] = Original(
-        record_id=record_id, kind=record.kind, business_time=record.business_time, issuer_id=record.issuer_id,
-        fulfiller_id=record.fulfiller_id, member_token=record.member_token, points_left=record.points,
-        spend_left_fen=spend, value_left_fen=value,
-        rate_fen_per_point=terms[0].rate_fen_per_point if terms else None, rounding=terms[1] if terms else None,
+        record_id=record_id,
+        kind=record.kind,
+        business_time=record.business_time,
+        issuer_id=record.issuer_id,
+        fulfiller_id=record.fulfiller_id,
+        member_token=record.member_token,
+        points_left=record.points,
+        spend_left_fen=spend,
+        value_left_fen=value,
+        rate_fen_per_point=terms[0].rate_fen_per_point if terms else None,
+        rounding=terms[1] if terms else None,
     )
 
 
@@ -284,16 +325,25 @@ def _reversal_problem(record: SettlementRecord, original: Original | None) -> tu
     if original is None:
         return "REV_ORIGINAL_NOT_FOUND", f"{record.original} is not an accepted record of this partner"
     same = (original.issuer_id, original.fulfiller_id, original.member_token) == (
-        record.issuer_id, record.fulfiller_id, record.member_token)
+        record.issuer_id,
+        record.fulfiller_id,
+        record.member_token,
+    )
     checks: tuple[tuple[bool, str, str], ...] = (
         (original.kind is RecordKind.REVERSAL, "REV_ORIGINAL_NOT_REVERSIBLE", "a reversal cannot be reversed"),
         (not same, "REV_ORIGINAL_MISMATCH", "issuer, fulfiller and member must be those of the original"),
         (record.business_time < original.business_time, "REV_BEFORE_ORIGINAL", "the reversal precedes its original"),
-        (record.points < 0 or record.amount_fen < 0 or record.points == record.amount_fen == 0,
-         "RECORD_POINTS_INVALID", "a reversal gives back a positive number of points or of spend"),
-        (record.points > original.points_left or record.amount_fen > original.spend_left_fen
-         and original.kind is RecordKind.EARN, "REV_EXCEEDS_ORIGINAL",
-         f"{original.points_left} points and {original.spend_left_fen} fen are left to reverse"),
+        (
+            record.points < 0 or record.amount_fen < 0 or record.points == record.amount_fen == 0,
+            "RECORD_POINTS_INVALID",
+            "a reversal gives back a positive number of points or of spend",
+        ),
+        (
+            record.points > original.points_left
+            or (record.amount_fen > original.spend_left_fen and original.kind is RecordKind.EARN),
+            "REV_EXCEEDS_ORIGINAL",
+            f"{original.points_left} points and {original.spend_left_fen} fen are left to reverse",
+        ),
     )
     return next(((code, message) for failed, code, message in checks if failed), None)
 
@@ -309,8 +359,11 @@ def _clear_reversal(record: SettlementRecord, record_id: int, ctx: ClearingConte
     business, settles = _periods(record, ctx)
     if original.kind is RecordKind.EARN:
         if book.balances[key] < record.points:
-            return _refuse(record, "POINTS_INSUFFICIENT",
-                           f"member holds {book.balances[key]} points; the reversal takes {record.points}")
+            return _refuse(
+                record,
+                "POINTS_INSUFFICIENT",
+                f"member holds {book.balances[key]} points; the reversal takes {record.points}",
+            )
         book.balances[key] -= record.points
         member = ledger.member_account(record.issuer_id, record.member_token)
         transfers = ledger.transfer(member, ledger.issued_account(record.issuer_id), record.points)
@@ -320,7 +373,8 @@ def _clear_reversal(record: SettlementRecord, record_id: int, ctx: ClearingConte
         book.balances[key] += record.points
         transfers = _reverse_redeem_transfers(record, record.points, value)
     book.originals[record.original] = replace(
-        original, points_left=original.points_left - record.points,
+        original,
+        points_left=original.points_left - record.points,
         spend_left_fen=original.spend_left_fen - (record.amount_fen if original.kind is RecordKind.EARN else 0),
         value_left_fen=original.value_left_fen - value,
     )
@@ -340,5 +394,7 @@ def _reversed_value(original: Original, points: int) -> int:
 def _reverse_redeem_transfers(record: SettlementRecord, points: int, value: int) -> tuple[Transfer, ...]:
     member = ledger.member_account(record.issuer_id, record.member_token)
     burnt = ledger.redeemed_account(record.issuer_id, record.fulfiller_id)
-    back = ledger.transfer(ledger.position_account(record.issuer_id), ledger.position_account(record.fulfiller_id), value)
+    back = ledger.transfer(
+        ledger.position_account(record.issuer_id), ledger.position_account(record.fulfiller_id), value
+    )
     return ledger.transfer(member, burnt, points) + back

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import IO
 
 from settlement.errors import FileRefused
 from settlement.records import RecordKind, RecordRef, SettlementRecord
@@ -74,7 +74,7 @@ def _refuse(code: str, message: str) -> FileRefused:
     return FileRefused(message, code=code)
 
 
-def _text_lines(stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
+def _text_lines(stream: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.reader(text, strict=True)
     try:
@@ -112,11 +112,15 @@ def _parse_header(line_no: int, row: list[str]) -> FileHeader:
 
 def _parse_detail(line_no: int, row: list[str]) -> RawDetail:
     if len(row) != DETAIL_FIELDS:
-        raise _refuse("FILE_RECORD_MALFORMED", f"line {line_no}: a detail line has {DETAIL_FIELDS} fields, got {len(row)}")
+        raise _refuse(
+            "FILE_RECORD_MALFORMED", f"line {line_no}: a detail line has {DETAIL_FIELDS} fields, got {len(row)}"
+        )
     seq = _parse_int(row[1], line_no=line_no, field="sequence")
     points = _parse_int(row[7], line_no=line_no, field="points")
     amount = _parse_int(row[8], line_no=line_no, field="amount_fen")
-    return RawDetail(line_no, seq, row[2], row[3], row[4], row[5], row[6], points, amount, row[9], row[10], row[11], row[12])
+    return RawDetail(
+        line_no, seq, row[2], row[3], row[4], row[5], row[6], points, amount, row[9], row[10], row[11], row[12]
+    )
 
 
 def _parse_trailer(line_no: int, row: list[str]) -> FileTrailer:
@@ -126,14 +130,14 @@ def _parse_trailer(line_no: int, row: list[str]) -> FileTrailer:
     return FileTrailer(count, points, fen)
 
 
-def read_header(stream: BinaryIO) -> FileHeader:
+def read_header(stream: IO[bytes]) -> FileHeader:
     """Only the header, for routing a file before its signature is checked."""
     for line_no, row in _text_lines(stream):
         return _parse_header(line_no, row)
     raise _refuse("FILE_STRUCTURE_INVALID", "the file is empty")
 
 
-def iter_details(stream: BinaryIO) -> Iterator[FileHeader | RawDetail | FileTrailer]:
+def iter_details(stream: IO[bytes]) -> Iterator[FileHeader | RawDetail | FileTrailer]:
     """Header, then each sound detail line, then the trailer; raises :class:`FileRefused` on a structural fault."""
     trailer: FileTrailer | None = None
     expected_seq = 1
@@ -151,7 +155,9 @@ def iter_details(stream: BinaryIO) -> Iterator[FileHeader | RawDetail | FileTrai
         if tag == "D":
             detail = _parse_detail(line_no, row)
             if detail.seq != expected_seq:
-                raise _refuse("FILE_SEQUENCE_INVALID", f"line {line_no}: sequence {detail.seq}, expected {expected_seq}")
+                raise _refuse(
+                    "FILE_SEQUENCE_INVALID", f"line {line_no}: sequence {detail.seq}, expected {expected_seq}"
+                )
             expected_seq += 1
             yield detail
         elif tag == "T":
@@ -169,7 +175,7 @@ class FileSummary:
     trailer: FileTrailer
 
 
-def scan(stream: BinaryIO) -> FileSummary:
+def scan(stream: IO[bytes]) -> FileSummary:
     """First pass: structure, sequence, count and control totals. Holds one line at a time."""
     header: FileHeader | None = None
     count = points = fen = 0
@@ -222,7 +228,9 @@ def to_record(raw: RawDetail) -> SettlementRecord | RecordProblem:
         return RecordProblem(raw.seq, "RECORD_TIME_INVALID", "business time must be RFC 3339 with an offset")
     texts = (raw.issuer_id, raw.fulfiller_id, raw.member_token, raw.receipt_ref, raw.category, raw.offer_ref)
     if not all(_clean(value) for value in texts):
-        return RecordProblem(raw.seq, "RECORD_FIELD_INVALID", f"fields are at most {MAX_FIELD_CHARS} printable characters")
+        return RecordProblem(
+            raw.seq, "RECORD_FIELD_INVALID", f"fields are at most {MAX_FIELD_CHARS} printable characters"
+        )
     original: RecordRef | None = None
     if raw.original:
         match = _REF_RE.match(raw.original)
@@ -230,9 +238,18 @@ def to_record(raw: RawDetail) -> SettlementRecord | RecordProblem:
             return RecordProblem(raw.seq, "RECORD_FIELD_INVALID", "original must look like <file id>#<sequence>")
         original = RecordRef(match.group("file"), int(match.group("seq")))
     return SettlementRecord(
-        seq=raw.seq, kind=kind, business_time=moment, issuer_id=raw.issuer_id, fulfiller_id=raw.fulfiller_id,
-        member_token=raw.member_token, points=raw.points, amount_fen=raw.amount_fen, receipt_ref=raw.receipt_ref,
-        category=raw.category, offer_ref=raw.offer_ref, original=original,
+        seq=raw.seq,
+        kind=kind,
+        business_time=moment,
+        issuer_id=raw.issuer_id,
+        fulfiller_id=raw.fulfiller_id,
+        member_token=raw.member_token,
+        points=raw.points,
+        amount_fen=raw.amount_fen,
+        receipt_ref=raw.receipt_ref,
+        category=raw.category,
+        offer_ref=raw.offer_ref,
+        original=original,
     )
 
 
@@ -243,8 +260,9 @@ def format_time(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def write_file(out: BinaryIO, *, partner_id: str, file_id: str, created_at: datetime,
-               records: Iterable[SettlementRecord]) -> FileTrailer:
+def write_file(
+    out: IO[bytes], *, partner_id: str, file_id: str, created_at: datetime, records: Iterable[SettlementRecord]
+) -> FileTrailer:
     """Write a ``CHSF/1`` file (LF line endings, no BOM), streaming; returns the trailer written."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
@@ -262,7 +280,17 @@ def write_file(out: BinaryIO, *, partner_id: str, file_id: str, created_at: date
 
 def _detail_row(record: SettlementRecord) -> list[object]:
     return [
-        "D", record.seq, record.kind.value, format_time(record.business_time), record.issuer_id,
-        record.fulfiller_id, record.member_token, record.points, record.amount_fen, record.receipt_ref,
-        record.category, record.offer_ref, str(record.original) if record.original else "",
+        "D",
+        record.seq,
+        record.kind.value,
+        format_time(record.business_time),
+        record.issuer_id,
+        record.fulfiller_id,
+        record.member_token,
+        record.points,
+        record.amount_fen,
+        record.receipt_ref,
+        record.category,
+        record.offer_ref,
+        str(record.original) if record.original else "",
     ]

@@ -55,7 +55,9 @@ def member_account(issuer_id: str, member_token: str) -> Account:
 
 
 def redeemed_account(issuer_id: str, fulfiller_id: str) -> Account:
-    return Account(f"pts:{issuer_id}:redeemed:{fulfiller_id}", points_unit(issuer_id), AccountKind.REDEEMED, fulfiller_id)
+    return Account(
+        f"pts:{issuer_id}:redeemed:{fulfiller_id}", points_unit(issuer_id), AccountKind.REDEEMED, fulfiller_id
+    )
 
 
 def position_account(partner_id: str) -> Account:

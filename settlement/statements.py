@@ -70,8 +70,9 @@ class Statement:
         return "RECEIVE" if self.net_fen > 0 else "PAY" if self.net_fen < 0 else "NONE"
 
 
-def build_statements(result: NettingResult, names: Mapping[str, str], *, period: Period, zone: str,
-                     closed_at: datetime, hub_key_id: str) -> tuple[Statement, ...]:
+def build_statements(
+    result: NettingResult, names: Mapping[str, str], *, period: Period, zone: str, closed_at: datetime, hub_key_id: str
+) -> tuple[Statement, ...]:
     """A statement for every partner with a position (zero positions included)."""
     statements = []
     for partner_id in result.positions:
@@ -83,12 +84,27 @@ def build_statements(result: NettingResult, names: Mapping[str, str], *, period:
             line = lines.get(other, CounterpartyLine(other, names.get(other, other), 0, 0, 0))
             pays = item.amount_fen if item.payer_id == partner_id else 0
             gets = item.amount_fen - pays
-            lines[other] = CounterpartyLine(other, line.counterparty_name, line.records + item.records,
-                                            line.payable_fen + pays, line.receivable_fen + gets)
-        statements.append(Statement(
-            period, zone, partner_id, names.get(partner_id, partner_id), tuple(lines[k] for k in sorted(lines)),
-            result.gross_fen, result.net_fen, result.efficiency, closed_at, hub_key_id,
-        ))
+            lines[other] = CounterpartyLine(
+                other,
+                line.counterparty_name,
+                line.records + item.records,
+                line.payable_fen + pays,
+                line.receivable_fen + gets,
+            )
+        statements.append(
+            Statement(
+                period,
+                zone,
+                partner_id,
+                names.get(partner_id, partner_id),
+                tuple(lines[k] for k in sorted(lines)),
+                result.gross_fen,
+                result.net_fen,
+                result.efficiency,
+                closed_at,
+                hub_key_id,
+            )
+        )
     return tuple(statements)
 
 
@@ -125,16 +141,30 @@ def render_csv(statement: Statement) -> bytes:
     writer.writerow([])
     writer.writerow(["counterparty_id", "counterparty_name", "records", "payable_fen", "receivable_fen", "net_fen"])
     for line in statement.lines:
-        writer.writerow([line.counterparty_id, line.counterparty_name, line.records, line.payable_fen,
-                         line.receivable_fen, line.net_fen])
+        writer.writerow(
+            [
+                line.counterparty_id,
+                line.counterparty_name,
+                line.records,
+                line.payable_fen,
+                line.receivable_fen,
+                line.net_fen,
+            ]
+        )
     return out.getvalue().encode("utf-8")
 
 
 def render_json(statement: Statement) -> bytes:
     document: dict[str, object] = dict(_summary(statement))
     document["counterparties"] = [
-        {"counterparty_id": line.counterparty_id, "counterparty_name": line.counterparty_name, "records": line.records,
-         "payable_fen": line.payable_fen, "receivable_fen": line.receivable_fen, "net_fen": line.net_fen}
+        {
+            "counterparty_id": line.counterparty_id,
+            "counterparty_name": line.counterparty_name,
+            "records": line.records,
+            "payable_fen": line.payable_fen,
+            "receivable_fen": line.receivable_fen,
+            "net_fen": line.net_fen,
+        }
         for line in statement.lines
     ]
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

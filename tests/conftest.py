@@ -53,6 +53,25 @@ def hub(database_url: str, tmp_path: Path) -> Iterator[Hub]:
 
 
 @pytest.fixture
+def odd_host_zone() -> Iterator[str]:
+    """Run the test with the host's zone set far from Shanghai, and put the real one back afterwards."""
+    import os
+    import time
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "America/Los_Angeles"
+    time.tzset()
+    try:
+        yield os.environ["TZ"]
+    finally:
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+@pytest.fixture
 def app(hub: Hub) -> Flask:
     flask_app = create_app(hub.config, hub=hub)
     flask_app.testing = True

@@ -16,8 +16,9 @@ from clearinghouse.services.partners import ADMIN
 @api.post("/contracts")
 @admin_only
 def propose_contract() -> tuple[dict[str, Any], int]:
-    view = service.propose_contract(engine=hub().engine, now=hub().now(), terms_json=json_body(),
-                                    hub_timezone=hub().config.timezone)
+    view = service.propose_contract(
+        engine=hub().engine, now=hub().now(), terms_json=json_body(), hub_timezone=hub().config.timezone
+    )
     return view.to_json(), 201
 
 
@@ -55,6 +56,13 @@ def canonical(contract_id: str, version: int) -> Response:
 def sign(contract_id: str, version: int) -> tuple[dict[str, Any], int]:
     """A party signs as itself (base64 of the 64-byte signature); an admin cannot sign for a party."""
     signature = b64_field(json_body(), "signature")
-    view = service.sign_contract(engine=hub().engine, hub=hub().signer, now=hub().now(), contract_id=contract_id,
-                                 version=version, signer_id=caller(), signature=signature)
+    view = service.sign_contract(
+        engine=hub().engine,
+        hub=hub().signer,
+        now=hub().now(),
+        contract_id=contract_id,
+        version=version,
+        signer_id=caller(),
+        signature=signature,
+    )
     return view.to_json(), 201

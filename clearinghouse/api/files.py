@@ -15,11 +15,18 @@ from clearinghouse.services.partners import ADMIN
 
 def outcome_json(outcome: service.FileOutcome) -> dict[str, Any]:
     return {
-        "partner_id": outcome.partner_id, "file_id": outcome.file_id, "sha256": outcome.sha256,
-        "received_at": outcome.received_at.isoformat(), "record_count": outcome.record_count,
-        "accepted": outcome.accepted, "refused": outcome.refused, "refused_by_code": dict(outcome.refused_by_code),
-        "total_points": outcome.total_points, "total_amount_fen": outcome.total_amount_fen,
-        "accepted_points": outcome.accepted_points, "accepted_amount_fen": outcome.accepted_amount_fen,
+        "partner_id": outcome.partner_id,
+        "file_id": outcome.file_id,
+        "sha256": outcome.sha256,
+        "received_at": outcome.received_at.isoformat(),
+        "record_count": outcome.record_count,
+        "accepted": outcome.accepted,
+        "refused": outcome.refused,
+        "refused_by_code": dict(outcome.refused_by_code),
+        "total_points": outcome.total_points,
+        "total_amount_fen": outcome.total_amount_fen,
+        "accepted_points": outcome.accepted_points,
+        "accepted_amount_fen": outcome.accepted_amount_fen,
         "accepted_value_fen": outcome.accepted_value_fen,
     }
 
@@ -34,16 +41,26 @@ def submit_file() -> tuple[dict[str, Any], int]:
         raise InvalidRequest("send multipart/form-data with parts 'file' and 'signature'", code="REQUEST_PARTS_MISSING")
     config = hub().config
     outcome = service.submit_settlement_file(
-        engine=hub().engine, hub=hub().signer, now=hub().now(), zone_name=config.timezone, partner_id=caller(),
-        content=upload.stream, signature_blob=signature.stream.read(128 * 1024), max_bytes=config.max_file_bytes,
+        engine=hub().engine,
+        hub=hub().signer,
+        now=hub().now(),
+        zone_name=config.timezone,
+        partner_id=caller(),
+        content=upload.stream,
+        signature_blob=signature.stream.read(128 * 1024),
+        max_bytes=config.max_file_bytes,
         batch_size=config.batch_size,
     )
-    document = service.acknowledgement(engine=hub().engine, hub=hub().signer, partner_id=caller(),
-                                       file_id=outcome.file_id)
+    document = service.acknowledgement(
+        engine=hub().engine, hub=hub().signer, partner_id=caller(), file_id=outcome.file_id
+    )
     body = outcome_json(outcome)
-    body.update(acknowledgement=document.text(), acknowledgement_signature=document.signature_b64,
-                hub_key_id=hub().signer.key_id,
-                acknowledgement_url=f"/api/v1/partners/{caller()}/files/{outcome.file_id}/ack")
+    body.update(
+        acknowledgement=document.text(),
+        acknowledgement_signature=document.signature_b64,
+        hub_key_id=hub().signer.key_id,
+        acknowledgement_url=f"/api/v1/partners/{caller()}/files/{outcome.file_id}/ack",
+    )
     return body, 201
 
 
@@ -52,8 +69,11 @@ def submit_file() -> tuple[dict[str, Any], int]:
 def get_ack(partner_id: str, file_id: str) -> Response:
     require_self_or_admin(partner_id)
     document = service.acknowledgement(engine=hub().engine, hub=hub().signer, partner_id=partner_id, file_id=file_id)
-    return Response(document.stream, mimetype="text/csv",
-                    headers={"X-Signature": document.signature_b64, "X-Key-Id": hub().signer.key_id})
+    return Response(
+        document.stream,
+        mimetype="text/csv",
+        headers={"X-Signature": document.signature_b64, "X-Key-Id": hub().signer.key_id},
+    )
 
 
 @api.get("/partners/<partner_id>/files/<file_id>/ack.sig")

@@ -8,7 +8,14 @@ from flask import request
 
 from clearinghouse.api import api
 from clearinghouse.api.common import (
-    admin_only, authenticated, date_field, field, hub, json_body, require_self_or_admin, time_field,
+    admin_only,
+    authenticated,
+    date_field,
+    field,
+    hub,
+    json_body,
+    require_self_or_admin,
+    time_field,
 )
 from clearinghouse.services import partners as service
 from partners.model import Partner
@@ -16,16 +23,24 @@ from partners.model import Partner
 
 def partner_json(partner: Partner) -> dict[str, Any]:
     return {
-        "partner_id": partner.partner_id, "name": partner.name, "roles": sorted(partner.roles),
-        "category": partner.category, "operates_online_platform": partner.operates_online_platform,
+        "partner_id": partner.partner_id,
+        "name": partner.name,
+        "roles": sorted(partner.roles),
+        "category": partner.category,
+        "operates_online_platform": partner.operates_online_platform,
         "licence_number": partner.licence.number if partner.licence else None,
         "licence_expires_on": partner.licence.expires_on.isoformat() if partner.licence else None,
     }
 
 
 def key_json(key: service.RegisteredKey) -> dict[str, Any]:
-    return {"partner_id": key.partner_id, "key_id": key.key_id, "public_key": key.spki_pem,
-            "valid_from": key.valid_from.isoformat(), "valid_to": key.valid_to.isoformat() if key.valid_to else None}
+    return {
+        "partner_id": key.partner_id,
+        "key_id": key.key_id,
+        "public_key": key.spki_pem,
+        "valid_from": key.valid_from.isoformat(),
+        "valid_to": key.valid_to.isoformat() if key.valid_to else None,
+    }
 
 
 @api.post("/partners")
@@ -34,8 +49,12 @@ def register_partner() -> tuple[dict[str, Any], int]:
     body = json_body()
     roles = field(body, "roles", list)
     partner = service.register_partner(
-        engine=hub().engine, now=hub().now(), partner_id=field(body, "partner_id", str),
-        name=field(body, "name", str), roles=[str(role) for role in roles], category=field(body, "category", str),
+        engine=hub().engine,
+        now=hub().now(),
+        partner_id=field(body, "partner_id", str),
+        name=field(body, "name", str),
+        roles=[str(role) for role in roles],
+        category=field(body, "category", str),
         operates_online_platform=bool(field(body, "operates_online_platform", bool, required=False)),
         licence_number=field(body, "licence_number", str, required=False),
         licence_expires_on=date_field(body, "licence_expires_on"),
@@ -65,8 +84,14 @@ def add_key(partner_id: str) -> tuple[dict[str, Any], int]:
         valid_from, valid_to = time_field(body, "valid_from"), time_field(body, "valid_to")
     else:
         key_text, valid_from, valid_to = request.get_data(cache=False), None, None
-    key = service.add_partner_key(engine=hub().engine, now=hub().now(), partner_id=partner_id, key_text=key_text,
-                                  valid_from=valid_from, valid_to=valid_to)
+    key = service.add_partner_key(
+        engine=hub().engine,
+        now=hub().now(),
+        partner_id=partner_id,
+        key_text=key_text,
+        valid_from=valid_from,
+        valid_to=valid_to,
+    )
     return key_json(key), 201
 
 

@@ -19,9 +19,12 @@ zone. The rules are written down in ``docs/demo.md``; in short:
 
 from __future__ import annotations
 
+import calendar
 import hashlib
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import heapq
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -154,6 +157,7 @@ def promo_moments(first: datetime, last: datetime, zone: ZoneInfo) -> tuple[date
         datetime.combine(date(year, month, day), PROMO_SWEEP_AT, tzinfo=zone)
         for year in range(first.year, last.year + 1)
         for month, day in days
+        if (month, day) != (2, 29) or calendar.isleap(year)
     )
     return tuple(sorted(m for m in moments if first <= m <= last))
 
@@ -257,17 +261,51 @@ def _priced(invoice: Invoice, fen: _FenCache) -> tuple[int, dict[str, list[_Slot
     return spend, slots
 
 
+_DUE, _SWEEP, _INVOICE = 0, 1, 2
+"""Ranks of events at the same instant: due redemptions, then the promotion sweep, then invoices."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """Something that happens at ``at``: an invoice, a promotion sweep, or a member's due redemption."""
+
+    at: datetime
+    rank: int
+    invoice: Invoice | None = None
+    issuer: str = ""
+    token: str = ""
+
+
 @dataclass
 class _Simulation:
-    """Walks the invoices in business-time order and writes drafts; balances are per member token."""
+    """Plays the events in business-time order and writes drafts; balances are per member token."""
 
     zone: ZoneInfo
+    queue: list[tuple[datetime, int, int, _Event]] = field(default_factory=list)
+    tickets: itertools.count[int] = field(default_factory=itertools.count)
     drafts: list[_Draft] = field(default_factory=list)
     balances: dict[str, int] = field(default_factory=dict)
     preferred: dict[str, Offer] = field(default_factory=dict)
     purchases: dict[str, dict[str, list[_Original]]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     fen: _FenCache = field(default_factory=_FenCache)
+
+    def schedule(self, event: _Event) -> None:
+        """Queues ``event``; events run by instant, then rank, then the order they were queued."""
+        heapq.heappush(self.queue, (_instant(event.at), event.rank, next(self.tickets), event))
+
+    def run(self) -> None:
+        """Plays the queued events, and those they schedule, until none is left."""
+        while self.queue:
+            event = heapq.heappop(self.queue)[-1]
+            if event.rank == _DUE:
+                self._redeem_while_possible(event.issuer, event.token, event.at)
+            elif event.invoice is None:
+                self.promo_sweep(event.at)
+            elif event.invoice.is_cancellation:
+                self.cancellation(event.invoice, event.at)
+            else:
+                self.purchase(event.invoice, event.at)
 
     def _add(
         self,
@@ -314,7 +352,7 @@ class _Simulation:
         bought = self.purchases.setdefault(token, {})
         for stock_code in slots:
             bought.setdefault(stock_code, []).append(original)
-        self._redeem_while_possible(issuer, token, _later(at, REDEEM_DELAY, self.zone))
+        self.schedule(_Event(_later(at, REDEEM_DELAY, self.zone), _DUE, issuer=issuer, token=token))
 
     def _earn(self, issuer: str, token: str, invoice: Invoice, at: datetime, spend: int) -> _Draft:
         """The EARN of ``invoice``: a point per whole ``EARN_FEN_PER_POINT`` of spend, as is (even <= 0)."""
@@ -357,7 +395,8 @@ class _Simulation:
         )
 
     def _redeem_while_possible(self, issuer: str, token: str, at: datetime) -> None:
-        """Redeems the preferred offer at ``at``, at that local day's price, as long as the balance allows."""
+        """At ``at`` (an hour after a purchase) redeems the preferred offer, at that local day's price, while
+        the balance allows."""
         offer = self._offer(issuer, token)
         price = offer.price_on(at.astimezone(self.zone).date())
         times = self.balances[token] // price
@@ -496,41 +535,21 @@ def _assemble(drafts: Iterable[_Draft], zone: ZoneInfo) -> tuple[MonthFiles, ...
 # --- the replay ----------------------------------------------------------------------------------
 
 
-def _timed(invoices: Iterable[Invoice], shift: timedelta, zone: ZoneInfo) -> list[tuple[datetime, Invoice]]:
-    """Invoices with their business time, in business-time order (ties: file order)."""
-    timed = [(business_time(inv.invoiced_at_local, shift, zone), inv) for inv in invoices]
-    timed.sort(key=lambda pair: _instant(pair[0]))
-    return timed
-
-
-def _events(
-    timed: list[tuple[datetime, Invoice]], sweeps: Iterable[datetime]
-) -> Iterator[tuple[datetime, Invoice | None]]:
-    """Invoices and promotion sweeps (``None``) in time order; a sweep precedes invoices of its minute."""
-    pending = deque(sweeps)
-    for at, invoice in timed:
-        while pending and _instant(pending[0]) <= _instant(at):
-            yield pending.popleft(), None
-        yield at, invoice
-    for at in pending:
-        yield at, None
-
-
-def _simulate(timed: list[tuple[datetime, Invoice]], zone: ZoneInfo) -> _Simulation:
+def _simulate(
+    timed: Iterable[tuple[datetime, Invoice]], span: tuple[datetime, datetime], zone: ZoneInfo
+) -> _Simulation:
+    """Queues every invoice at its business time and the promotion sweeps within ``span``, and plays them."""
     sim = _Simulation(zone)
-    sweeps = promo_moments(timed[0][0], timed[-1][0], zone)
-    for at, invoice in _events(timed, sweeps):
-        if invoice is None:
-            sim.promo_sweep(at)
-        elif invoice.is_cancellation:
-            sim.cancellation(invoice, at)
-        else:
-            sim.purchase(invoice, at)
+    for at, invoice in timed:  # queued in file order, which breaks ties between invoices of one minute
+        sim.schedule(_Event(at, _INVOICE, invoice))
+    for moment in promo_moments(*span, zone):
+        sim.schedule(_Event(moment, _SWEEP))
+    sim.run()
     return sim
 
 
 def _stats(
-    invoices: list[Invoice], timed: list[tuple[datetime, Invoice]], sim: _Simulation, shift: timedelta
+    invoices: list[Invoice], span: tuple[datetime, datetime], sim: _Simulation, shift: timedelta
 ) -> ReplayStats:
     lines = count_lines(invoices)
     c = sim.counts
@@ -551,8 +570,8 @@ def _stats(
         eye_care_day_redemptions=c["eye_care_day_redemptions"],
         reversal_points_forgone=c["reversal_points_forgone"],
         shift_days=shift.days,
-        first_business_time=timed[0][0],
-        last_business_time=timed[-1][0],
+        first_business_time=span[0],
+        last_business_time=span[1],
     )
 
 
@@ -572,6 +591,7 @@ def replay(
     if not invoices:
         raise ValueError(f"{path}: no invoice")
     shift = week_shift(max(inv.invoiced_at_local for inv in invoices), as_of)
-    timed = _timed(invoices, shift, zone)
-    sim = _simulate(timed, zone)
-    return Replay(_assemble(sim.drafts, zone), _stats(invoices, timed, sim, shift))
+    times = [business_time(inv.invoiced_at_local, shift, zone) for inv in invoices]
+    span = (min(times, key=_instant), max(times, key=_instant))
+    sim = _simulate(zip(times, invoices, strict=True), span, zone)
+    return Replay(_assemble(sim.drafts, zone), _stats(invoices, span, sim, shift))

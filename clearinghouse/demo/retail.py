@@ -193,7 +193,7 @@ def read_invoices(
     on_progress: Callable[[int], None] | None = None,
     window: int = DEFAULT_WINDOW,
 ) -> Iterator[Invoice]:
-    """The invoices, in the order their first line appears; memory is bounded by ``window`` invoices.
+    """The invoices, in the order their first line appears; at most ``window`` + 1 are held open.
 
     ``on_progress(lines_read)`` is called every ``PROGRESS_EVERY`` lines.
     """

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from clearinghouse.db import unit_of_work
 from clearinghouse.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -41,26 +41,42 @@ class ContractView:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "contract_id": self.contract_id, "version": self.version, "terms_hash": self.terms_hash,
-            "status": self.status.value, "signed_by": list(self.signed_by), "missing_signatures": list(self.missing),
-            "hub_key_id": self.hub_key_id, "terms": terms_to_json(self.terms),
+            "contract_id": self.contract_id,
+            "version": self.version,
+            "terms_hash": self.terms_hash,
+            "status": self.status.value,
+            "signed_by": list(self.signed_by),
+            "missing_signatures": list(self.missing),
+            "hub_key_id": self.hub_key_id,
+            "terms": terms_to_json(self.terms),
             "canonical": self.canonical.decode("utf-8"),
         }
 
 
 def _view(session: Session, row: ContractRow) -> ContractView:
     terms = terms_of(row)
-    signatures = list(session.scalars(select(ContractSignatureRow).where(ContractSignatureRow.contract_pk == row.id)))
+    signatures = list(
+        session.scalars(select(ContractSignatureRow).where(col(ContractSignatureRow.contract_pk) == row.id))
+    )
     parties = frozenset(s.signer_id for s in signatures if s.signer_id != HUB_SIGNER)
     hub = next((s for s in signatures if s.signer_id == HUB_SIGNER), None)
     status = status_of(terms=terms, party_signers=parties, hub_countersigned=hub is not None, terminated=False)
     ordered = tuple(p for p in terms.parties() if p in parties)
-    return ContractView(row.contract_id, row.version, row.terms_hash, row.canonical, terms, status, ordered,
-                        missing_signers(terms, parties), hub.key_id if hub else None)
+    return ContractView(
+        row.contract_id,
+        row.version,
+        row.terms_hash,
+        row.canonical,
+        terms,
+        status,
+        ordered,
+        missing_signers(terms, parties),
+        hub.key_id if hub else None,
+    )
 
 
 def _find(session: Session, contract_id: str, version: int) -> ContractRow | None:
-    query = select(ContractRow).where(ContractRow.contract_id == contract_id, ContractRow.version == version)
+    query = select(ContractRow).where(col(ContractRow.contract_id) == contract_id, col(ContractRow.version) == version)
     return session.scalars(query).first()
 
 
@@ -77,18 +93,26 @@ def _check_parties(session: Session, terms: ContractTerms) -> None:
 def _overlaps(a: ContractTerms, b: ContractTerms) -> bool:
     far = date.max
     shared = {f.fulfiller_id for f in a.fulfillers} & {f.fulfiller_id for f in b.fulfillers}
-    return (a.issuer_id == b.issuer_id and bool(shared)
-            and a.effective_from < (b.effective_to or far) and b.effective_from < (a.effective_to or far))
+    return (
+        a.issuer_id == b.issuer_id
+        and bool(shared)
+        and a.effective_from < (b.effective_to or far)
+        and b.effective_from < (a.effective_to or far)
+    )
 
 
 def _check_no_overlap(session: Session, terms: ContractTerms) -> None:
     """Two contracts never govern the same issuer and fulfiller on the same day: money never follows a guess."""
-    others = session.scalars(select(ContractRow).where(
-        ContractRow.issuer_id == terms.issuer_id, ContractRow.contract_id != terms.contract_id))
+    others = session.scalars(
+        select(ContractRow).where(
+            col(ContractRow.issuer_id) == terms.issuer_id, col(ContractRow.contract_id) != terms.contract_id
+        )
+    )
     for row in others:
         if _overlaps(terms, terms_of(row)):
-            raise Conflict(f"overlaps contract {row.contract_id!r} v{row.version} for a shared fulfiller",
-                           code="CONTRACT_OVERLAPS")
+            raise Conflict(
+                f"overlaps contract {row.contract_id!r} v{row.version} for a shared fulfiller", code="CONTRACT_OVERLAPS"
+            )
 
 
 def _check_chain(session: Session, terms: ContractTerms) -> None:
@@ -97,40 +121,52 @@ def _check_chain(session: Session, terms: ContractTerms) -> None:
         return
     previous = _find(session, terms.contract_id, terms.version - 1)
     if previous is None:
-        raise InvalidRequest(f"version {terms.version - 1} of {terms.contract_id!r} does not exist",
-                             code="CONTRACT_CHAIN_BROKEN")
+        raise InvalidRequest(
+            f"version {terms.version - 1} of {terms.contract_id!r} does not exist", code="CONTRACT_CHAIN_BROKEN"
+        )
     check_amendment(terms_of(previous), terms)
 
 
-def propose_contract(*, engine: Engine, now: datetime, terms_json: Mapping[str, object],
-                     hub_timezone: str) -> ContractView:
+def propose_contract(
+    *, engine: Engine, now: datetime, terms_json: Mapping[str, object], hub_timezone: str
+) -> ContractView:
     """Store a new contract version as a draft. The same terms again answer the same (idempotent);
     other terms under an existing (contract id, version) are a conflict."""
     terms = terms_from_json(terms_json)
     if terms.timezone != hub_timezone:
-        raise InvalidRequest(f"contract time zone {terms.timezone} differs from the hub's {hub_timezone}",
-                             code="CONTRACT_TIMEZONE_MISMATCH")
+        raise InvalidRequest(
+            f"contract time zone {terms.timezone} differs from the hub's {hub_timezone}",
+            code="CONTRACT_TIMEZONE_MISMATCH",
+        )
     canonical = canonical_bytes(terms)
     with unit_of_work(engine) as uow:
         existing = _find(uow.session, terms.contract_id, terms.version)
         if existing is not None:
             if existing.canonical != canonical:
-                raise Conflict(f"{terms.contract_id!r} v{terms.version} exists with other terms",
-                               code="CONTRACT_VERSION_EXISTS")
+                raise Conflict(
+                    f"{terms.contract_id!r} v{terms.version} exists with other terms", code="CONTRACT_VERSION_EXISTS"
+                )
             return _view(uow.session, existing)
         _check_parties(uow.session, terms)
         _check_chain(uow.session, terms)
         _check_no_overlap(uow.session, terms)
-        row = ContractRow(contract_id=terms.contract_id, version=terms.version, issuer_id=terms.issuer_id,
-                          canonical=canonical, terms_hash=contract_hash(terms), previous_hash=terms.previous_hash,
-                          created_at=now)
+        row = ContractRow(
+            contract_id=terms.contract_id,
+            version=terms.version,
+            issuer_id=terms.issuer_id,
+            canonical=canonical,
+            terms_hash=contract_hash(terms),
+            previous_hash=terms.previous_hash,
+            created_at=now,
+        )
         uow.session.add(row)
         uow.session.flush()
         assert row.id is not None
         uow.session.add(ContractPartyRow(contract_pk=row.id, partner_id=terms.issuer_id, role=Role.ISSUER.value))
         for fulfiller in terms.fulfillers:
-            uow.session.add(ContractPartyRow(contract_pk=row.id, partner_id=fulfiller.fulfiller_id,
-                                             role=Role.FULFILLER.value))
+            uow.session.add(
+                ContractPartyRow(contract_pk=row.id, partner_id=fulfiller.fulfiller_id, role=Role.FULFILLER.value)
+            )
         view = _view(uow.session, row)
         try:
             uow.commit()
@@ -143,12 +179,14 @@ def _verifying_key(session: Session, signer_id: str, message: bytes, signature: 
     for key_id, key in keys_valid_at(session, signer_id, now):
         if key.verify(signature, message):
             return key_id
-    raise SignatureRejected(f"the signature of {signer_id!r} does not verify over the canonical bytes "
-                            "with any of its keys valid now")
+    raise SignatureRejected(
+        f"the signature of {signer_id!r} does not verify over the canonical bytes with any of its keys valid now"
+    )
 
 
-def sign_contract(*, engine: Engine, hub: HubSigner, now: datetime, contract_id: str, version: int,
-                  signer_id: str, signature: bytes) -> ContractView:
+def sign_contract(
+    *, engine: Engine, hub: HubSigner, now: datetime, contract_id: str, version: int, signer_id: str, signature: bytes
+) -> ContractView:
     """Record a party's signature; once every party has signed, the hub countersigns and the version is
     active. The same signature again answers the same; another signature by the same party is a conflict."""
     with unit_of_work(engine) as uow:
@@ -158,16 +196,23 @@ def sign_contract(*, engine: Engine, hub: HubSigner, now: datetime, contract_id:
         terms = terms_of(row)
         if signer_id not in terms.parties():
             raise Forbidden(f"{signer_id!r} is not a party to {contract_id!r}", code="CONTRACT_NOT_A_PARTY")
-        stored = uow.session.scalars(select(ContractSignatureRow).where(
-            ContractSignatureRow.contract_pk == row.id, ContractSignatureRow.signer_id == signer_id)).first()
+        stored = uow.session.scalars(
+            select(ContractSignatureRow).where(
+                col(ContractSignatureRow.contract_pk) == row.id, col(ContractSignatureRow.signer_id) == signer_id
+            )
+        ).first()
         if stored is not None:
             if stored.signature != signature:
-                raise Conflict(f"{signer_id!r} already signed this version with another signature",
-                               code="CONTRACT_ALREADY_SIGNED")
+                raise Conflict(
+                    f"{signer_id!r} already signed this version with another signature", code="CONTRACT_ALREADY_SIGNED"
+                )
             return _view(uow.session, row)
         key_id = _verifying_key(uow.session, signer_id, row.canonical, signature, now)
-        uow.session.add(ContractSignatureRow(contract_pk=row.id, signer_id=signer_id, key_id=key_id,
-                                             signature=signature, signed_at=now))
+        uow.session.add(
+            ContractSignatureRow(
+                contract_pk=row.id, signer_id=signer_id, key_id=key_id, signature=signature, signed_at=now
+            )
+        )
         uow.session.flush()
         if _view(uow.session, row).status is ContractStatus.AWAITING_HUB:
             _countersign(uow.session, hub, row, now)
@@ -182,10 +227,17 @@ def sign_contract(*, engine: Engine, hub: HubSigner, now: datetime, contract_id:
 def _countersign(session: Session, hub: HubSigner, row: ContractRow, now: datetime) -> None:
     """Verify every party's signature once more, then sign the same canonical bytes as the hub."""
     assert row.id is not None
-    for stored in session.scalars(select(ContractSignatureRow).where(ContractSignatureRow.contract_pk == row.id)):
+    for stored in session.scalars(select(ContractSignatureRow).where(col(ContractSignatureRow.contract_pk) == row.id)):
         _verifying_key(session, stored.signer_id, row.canonical, stored.signature, now)
-    session.add(ContractSignatureRow(contract_pk=row.id, signer_id=HUB_SIGNER, key_id=hub.key_id,
-                                     signature=hub.sign(row.canonical), signed_at=now))
+    session.add(
+        ContractSignatureRow(
+            contract_pk=row.id,
+            signer_id=HUB_SIGNER,
+            key_id=hub.key_id,
+            signature=hub.sign(row.canonical),
+            signed_at=now,
+        )
+    )
 
 
 def get_contract(*, engine: Engine, contract_id: str, version: int) -> ContractView:
@@ -198,6 +250,5 @@ def get_contract(*, engine: Engine, contract_id: str, version: int) -> ContractV
 
 def list_contracts(*, engine: Engine) -> list[ContractView]:
     with unit_of_work(engine, read_only=True) as uow:
-        rows = uow.session.scalars(select(ContractRow).order_by(ContractRow.contract_id, ContractRow.version))
+        rows = uow.session.scalars(select(ContractRow).order_by(col(ContractRow.contract_id), col(ContractRow.version)))
         return [_view(uow.session, row) for row in rows]
-

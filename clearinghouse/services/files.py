@@ -15,11 +15,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO, TypeVar
+from typing import IO, TypeVar
 
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from clearinghouse.db import allocate_ids, unit_of_work
 from clearinghouse.errors import ClearinghouseError, NotFound
@@ -75,7 +75,7 @@ class FileOutcome:
                 self.accepted_value_fen += decision.value_fen
 
 
-def _digest(content: BinaryIO) -> tuple[str, int]:
+def _digest(content: IO[bytes]) -> tuple[str, int]:
     content.seek(0)
     digest = hashlib.sha256()
     size = 0
@@ -85,7 +85,7 @@ def _digest(content: BinaryIO) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _exact_bytes(content: BinaryIO) -> bytes | mmap.mmap:
+def _exact_bytes(content: IO[bytes]) -> bytes | mmap.mmap:
     """The bytes as received, mapped rather than copied when they sit in a real file."""
     content.seek(0)
     try:
@@ -97,7 +97,7 @@ def _exact_bytes(content: BinaryIO) -> bytes | mmap.mmap:
     return mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
 
 
-def _verify(session: Session, partner_id: str, content: BinaryIO, signature: bytes, now: datetime) -> str:
+def _verify(session: Session, partner_id: str, content: IO[bytes], signature: bytes, now: datetime) -> str:
     data = _exact_bytes(content)
     try:
         for key_id, key in keys_valid_at(session, partner_id, now):
@@ -106,11 +106,14 @@ def _verify(session: Session, partner_id: str, content: BinaryIO, signature: byt
     finally:
         if isinstance(data, mmap.mmap):
             data.close()
-    raise FileRefused("the signature does not verify over the exact bytes received with any key of the partner "
-                      "valid now (a changed byte, e.g. CRLF line endings, breaks it)", code="FILE_SIGNATURE_INVALID")
+    raise FileRefused(
+        "the signature does not verify over the exact bytes received with any key of the partner "
+        "valid now (a changed byte, e.g. CRLF line endings, breaks it)",
+        code="FILE_SIGNATURE_INVALID",
+    )
 
 
-def _header_or_none(content: BinaryIO) -> FileHeader | None:
+def _header_or_none(content: IO[bytes]) -> FileHeader | None:
     try:
         content.seek(0)
         return read_header(content)
@@ -118,29 +121,56 @@ def _header_or_none(content: BinaryIO) -> FileHeader | None:
         return None
 
 
-def submit_settlement_file(*, engine: Engine, hub: HubSigner, now: datetime, zone_name: str, partner_id: str,
-                           content: BinaryIO, signature_blob: bytes, max_bytes: int, batch_size: int) -> FileOutcome:
+def submit_settlement_file(
+    *,
+    engine: Engine,
+    hub: HubSigner,
+    now: datetime,
+    zone_name: str,
+    partner_id: str,
+    content: IO[bytes],
+    signature_blob: bytes,
+    max_bytes: int,
+    batch_size: int,
+) -> FileOutcome:
     """Check and post one settlement file submitted by ``partner_id``. Raises :class:`FileRejected` (with a
     signed acknowledgement) for a file-level fault; then nothing has been posted."""
     sha256, size = _digest(content)
     try:
-        return _submit(engine=engine, now=now, zone_name=zone_name, partner_id=partner_id, content=content,
-                       signature_blob=signature_blob, sha256=sha256, size=size, max_bytes=max_bytes,
-                       batch_size=batch_size)
+        return _submit(
+            engine=engine,
+            now=now,
+            zone_name=zone_name,
+            partner_id=partner_id,
+            content=content,
+            signature_blob=signature_blob,
+            sha256=sha256,
+            size=size,
+            max_bytes=max_bytes,
+            batch_size=batch_size,
+        )
     except FileRefused as exc:
         header = _header_or_none(content)
-        raise _rejection(hub, exc, partner_id=partner_id, file_id=header.file_id if header else "", sha256=sha256,
-                         now=now) from exc
+        raise _rejection(
+            hub, exc, partner_id=partner_id, file_id=header.file_id if header else "", sha256=sha256, now=now
+        ) from exc
 
 
-def _rejection(hub: HubSigner, exc: FileRefused, *, partner_id: str, file_id: str, sha256: str,
-               now: datetime) -> FileRejected:
+def _rejection(
+    hub: HubSigner, exc: FileRefused, *, partner_id: str, file_id: str, sha256: str, now: datetime
+) -> FileRejected:
     header = ack.AckHeader(partner_id, file_id, sha256, now, "REFUSED", exc.code, exc.message)
     document = sign_chunks(hub, ack.render(header, (), None))
-    error = FileRejected(exc.message, code=exc.code, details={
-        "file_id": file_id, "acknowledgement": document.text(), "acknowledgement_signature": document.signature_b64,
-        "hub_key_id": hub.key_id,
-    })
+    error = FileRejected(
+        exc.message,
+        code=exc.code,
+        details={
+            "file_id": file_id,
+            "acknowledgement": document.text(),
+            "acknowledgement_signature": document.signature_b64,
+            "hub_key_id": hub.key_id,
+        },
+    )
     if exc.code == "FILE_DUPLICATE":
         error.kind = "conflict"
     elif exc.code == "FILE_TOO_LARGE":
@@ -148,8 +178,19 @@ def _rejection(hub: HubSigner, exc: FileRefused, *, partner_id: str, file_id: st
     return error
 
 
-def _submit(*, engine: Engine, now: datetime, zone_name: str, partner_id: str, content: BinaryIO,
-            signature_blob: bytes, sha256: str, size: int, max_bytes: int, batch_size: int) -> FileOutcome:
+def _submit(
+    *,
+    engine: Engine,
+    now: datetime,
+    zone_name: str,
+    partner_id: str,
+    content: IO[bytes],
+    signature_blob: bytes,
+    sha256: str,
+    size: int,
+    max_bytes: int,
+    batch_size: int,
+) -> FileOutcome:
     if size > max_bytes:
         raise FileRefused(f"the file has {size} bytes; the limit is {max_bytes}", code="FILE_TOO_LARGE")
     try:
@@ -166,9 +207,16 @@ def _submit(*, engine: Engine, now: datetime, zone_name: str, partner_id: str, c
         lock_clearing(uow.connection)
         _refuse_duplicate(uow.session, partner_id, header.file_id, sha256)
         file_row = SettlementFileRow(
-            partner_id=partner_id, file_id=header.file_id, sha256=sha256, size_bytes=size, key_id=key_id,
-            created_at=header.created_at, received_at=now, record_count=summary.trailer.record_count,
-            total_points=summary.trailer.total_points, total_amount_fen=summary.trailer.total_amount_fen,
+            partner_id=partner_id,
+            file_id=header.file_id,
+            sha256=sha256,
+            size_bytes=size,
+            key_id=key_id,
+            created_at=header.created_at,
+            received_at=now,
+            record_count=summary.trailer.record_count,
+            total_points=summary.trailer.total_points,
+            total_amount_fen=summary.trailer.total_amount_fen,
         )
         uow.session.add(file_row)
         try:
@@ -176,21 +224,33 @@ def _submit(*, engine: Engine, now: datetime, zone_name: str, partner_id: str, c
         except IntegrityError as exc:
             raise FileRefused(f"file id {header.file_id!r} was already used", code="FILE_DUPLICATE") from exc
         assert file_row.id is not None
-        outcome = FileOutcome(partner_id, header.file_id, sha256, now, summary.trailer.record_count,
-                              total_points=summary.trailer.total_points,
-                              total_amount_fen=summary.trailer.total_amount_fen)
+        outcome = FileOutcome(
+            partner_id,
+            header.file_id,
+            sha256,
+            now,
+            summary.trailer.record_count,
+            total_points=summary.trailer.total_points,
+            total_amount_fen=summary.trailer.total_amount_fen,
+        )
         _clear_all(uow.session, content, file_row.id, outcome, zone_name=zone_name, batch_size=batch_size)
         uow.commit()
     return outcome
 
 
 def _refuse_duplicate(session: Session, partner_id: str, file_id: str, sha256: str) -> None:
-    used = session.scalars(select(SettlementFileRow).where(
-        SettlementFileRow.partner_id == partner_id, SettlementFileRow.file_id == file_id)).first()
+    used = session.scalars(
+        select(SettlementFileRow).where(
+            col(SettlementFileRow.partner_id) == partner_id, col(SettlementFileRow.file_id) == file_id
+        )
+    ).first()
     if used is not None:
         same = "the same bytes" if used.sha256 == sha256 else "different bytes"
-        raise FileRefused(f"file id {file_id!r} was already submitted ({same}); its acknowledgement stands and "
-                          "nothing was posted again", code="FILE_DUPLICATE")
+        raise FileRefused(
+            f"file id {file_id!r} was already submitted ({same}); its acknowledgement stands and "
+            "nothing was posted again",
+            code="FILE_DUPLICATE",
+        )
 
 
 def _chunks(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
@@ -204,23 +264,29 @@ def _chunks(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
         yield batch
 
 
-def _clear_all(session: Session, content: BinaryIO, file_pk: int, outcome: FileOutcome, *, zone_name: str,
-               batch_size: int) -> None:
+def _clear_all(
+    session: Session, content: IO[bytes], file_pk: int, outcome: FileOutcome, *, zone_name: str, batch_size: int
+) -> None:
     from zoneinfo import ZoneInfo
 
     connection = session.connection()
     context = ClearingContext(
-        reporter_id=outcome.partner_id, file_id=outcome.file_id, partners=all_partners(session),
-        contracts=tuple(active_contracts(session)), closed_periods=closed_periods(session),
-        zone=ZoneInfo(zone_name), received_at=outcome.received_at,
+        reporter_id=outcome.partner_id,
+        file_id=outcome.file_id,
+        partners=all_partners(session),
+        contracts=tuple(active_contracts(session)),
+        closed_periods=closed_periods(session),
+        zone=ZoneInfo(zone_name),
+        received_at=outcome.received_at,
     )
     terms_by_pk = _terms_by_pk(session)
     content.seek(0)
     details = (item for item in iter_details(content) if isinstance(item, RawDetail))
     for batch in _chunks(details, batch_size):
         ids, decisions = _clear_batch(connection, context, terms_by_pk, batch)
-        insert_batch(connection, file_pk=file_pk, raws=batch, decisions=decisions, record_ids=ids,
-                     now=outcome.received_at)
+        insert_batch(
+            connection, file_pk=file_pk, raws=batch, decisions=decisions, record_ids=ids, now=outcome.received_at
+        )
         outcome.count(decisions)
 
 
@@ -228,12 +294,14 @@ def _terms_by_pk(session: Session) -> dict[int, ContractTerms]:
     return {row.id: terms_of(row) for row in session.scalars(select(ContractRow)) if row.id is not None}
 
 
-def _clear_batch(connection: Connection, context: ClearingContext, terms_by_pk: dict[int, ContractTerms],
-                 batch: list[RawDetail]) -> tuple[list[int], list[Decision]]:
+def _clear_batch(
+    connection: Connection, context: ClearingContext, terms_by_pk: dict[int, ContractTerms], batch: list[RawDetail]
+) -> tuple[list[int], list[Decision]]:
     parsed = [to_record(raw) for raw in batch]
     records = [item for item in parsed if isinstance(item, SettlementRecord)]
-    book = load_book(connection, reporter_id=context.reporter_id, keys=keys_for(records, context.zone),
-                     terms_by_pk=terms_by_pk)
+    book = load_book(
+        connection, reporter_id=context.reporter_id, keys=keys_for(records, context.zone), terms_by_pk=terms_by_pk
+    )
     ids = allocate_ids(connection, "clearing_record", len(batch))
     decisions: list[Decision] = []
     for item, record_id in zip(parsed, ids, strict=True):
@@ -249,8 +317,11 @@ def acknowledgement(*, engine: Engine, hub: HubSigner, partner_id: str, file_id:
     """The signed acknowledgement of a processed file, rendered from what was stored (so it is the same
     bytes every time it is asked for)."""
     with unit_of_work(engine, read_only=True) as uow:
-        row = uow.session.scalars(select(SettlementFileRow).where(
-            SettlementFileRow.partner_id == partner_id, SettlementFileRow.file_id == file_id)).first()
+        row = uow.session.scalars(
+            select(SettlementFileRow).where(
+                col(SettlementFileRow.partner_id) == partner_id, col(SettlementFileRow.file_id) == file_id
+            )
+        ).first()
         if row is None or row.id is None:
             raise NotFound(f"no file {file_id!r} of {partner_id!r}", code="FILE_NOT_FOUND")
         header = ack.AckHeader(partner_id, file_id, row.sha256, row.received_at, "PROCESSED")
@@ -260,18 +331,32 @@ def acknowledgement(*, engine: Engine, hub: HubSigner, partner_id: str, file_id:
             text("SELECT seq, status, reason_code, reason FROM clearing_record WHERE file_pk = :f ORDER BY seq"),
             {"f": row.id},
         )
-        lines = (ack.AckRecord(int(seq), status == "ACCEPTED", code or "", reason or "")
-                 for seq, status, code, reason in results)
+        lines = (
+            ack.AckRecord(int(seq), status == "ACCEPTED", code or "", reason or "")
+            for seq, status, code, reason in results
+        )
         return sign_chunks(hub, ack.render(header, lines, summary))
 
 
 def _ack_summary(connection: Connection, row: SettlementFileRow) -> ack.AckSummary:
-    accepted, refused, points, fen, value = connection.execute(text(
-        "SELECT coalesce(sum(CASE WHEN status = 'ACCEPTED' THEN 1 ELSE 0 END), 0),"
-        " coalesce(sum(CASE WHEN status = 'REFUSED' THEN 1 ELSE 0 END), 0),"
-        " coalesce(sum(CASE WHEN status = 'ACCEPTED' THEN points ELSE 0 END), 0),"
-        " coalesce(sum(CASE WHEN status = 'ACCEPTED' THEN amount_fen ELSE 0 END), 0),"
-        " coalesce(sum(CASE WHEN status = 'ACCEPTED' THEN value_fen ELSE 0 END), 0)"
-        " FROM clearing_record WHERE file_pk = :f"), {"f": row.id}).one()
-    return ack.AckSummary(row.record_count, int(accepted), int(refused), row.total_points, row.total_amount_fen,
-                          int(points), int(fen), int(value))
+    accepted, refused, points, fen, value = connection.execute(
+        text(
+            "SELECT coalesce(sum(CASE WHEN status = 'ACCEPTED' THEN 1 ELSE 0 END), 0),"
+            " coalesce(sum(CASE WHEN status = 'REFUSED' THEN 1 ELSE 0 END), 0),"
+            " coalesce(sum(CASE WHEN status = 'ACCEPTED' THEN points ELSE 0 END), 0),"
+            " coalesce(sum(CASE WHEN status = 'ACCEPTED' THEN amount_fen ELSE 0 END), 0),"
+            " coalesce(sum(CASE WHEN status = 'ACCEPTED' THEN value_fen ELSE 0 END), 0)"
+            " FROM clearing_record WHERE file_pk = :f"
+        ),
+        {"f": row.id},
+    ).one()
+    return ack.AckSummary(
+        row.record_count,
+        int(accepted),
+        int(refused),
+        row.total_points,
+        row.total_amount_fen,
+        int(points),
+        int(fen),
+        int(value),
+    )

@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from clearinghouse.db import unit_of_work
 from clearinghouse.errors import Conflict, NotFound, Unauthorized
@@ -31,21 +32,40 @@ class RegisteredKey:
 
 def _row_for(partner: Partner, now: datetime) -> PartnerRow:
     return PartnerRow(
-        id=partner.partner_id, name=partner.name, roles=",".join(sorted(partner.roles)), category=partner.category,
+        id=partner.partner_id,
+        name=partner.name,
+        roles=",".join(sorted(partner.roles)),
+        category=partner.category,
         operates_online_platform=partner.operates_online_platform,
         licence_number=partner.licence.number if partner.licence else None,
-        licence_expires_on=partner.licence.expires_on if partner.licence else None, created_at=now,
+        licence_expires_on=partner.licence.expires_on if partner.licence else None,
+        created_at=now,
     )
 
 
-def register_partner(*, engine: Engine, now: datetime, partner_id: str, name: str, roles: list[str], category: str,
-                     operates_online_platform: bool = False, licence_number: str | None = None,
-                     licence_expires_on: date | None = None) -> Partner:
+def register_partner(
+    *,
+    engine: Engine,
+    now: datetime,
+    partner_id: str,
+    name: str,
+    roles: list[str],
+    category: str,
+    operates_online_platform: bool = False,
+    licence_number: str | None = None,
+    licence_expires_on: date | None = None,
+) -> Partner:
     """Register a partner. Registering the same partner again answers the same; other data under the same
     id is a conflict (partners are amended deliberately, not by a retried call)."""
-    partner = new_partner(partner_id=partner_id, name=name, roles=roles, category=category,
-                          operates_online_platform=operates_online_platform, licence_number=licence_number,
-                          licence_expires_on=licence_expires_on)
+    partner = new_partner(
+        partner_id=partner_id,
+        name=name,
+        roles=roles,
+        category=category,
+        operates_online_platform=operates_online_platform,
+        licence_number=licence_number,
+        licence_expires_on=licence_expires_on,
+    )
     with unit_of_work(engine) as uow:
         existing = uow.session.get(PartnerRow, partner.partner_id)
         if existing is not None:
@@ -64,8 +84,15 @@ def _same_or_conflict(existing: Partner, wanted: Partner) -> Partner:
     return existing
 
 
-def add_partner_key(*, engine: Engine, now: datetime, partner_id: str, key_text: str | bytes,
-                    valid_from: datetime | None = None, valid_to: datetime | None = None) -> RegisteredKey:
+def add_partner_key(
+    *,
+    engine: Engine,
+    now: datetime,
+    partner_id: str,
+    key_text: str | bytes,
+    valid_from: datetime | None = None,
+    valid_to: datetime | None = None,
+) -> RegisteredKey:
     """Add an Ed25519 public key (SPKI PEM or ssh-ed25519 line). The same key again answers the same;
     a key already held by another partner is a conflict. A private key is refused and never stored."""
     key = load_public_key(key_text)
@@ -75,10 +102,16 @@ def add_partner_key(*, engine: Engine, now: datetime, partner_id: str, key_text:
     with unit_of_work(engine) as uow:
         if uow.session.get(PartnerRow, partner_id) is None:
             raise NotFound(f"no partner {partner_id!r}", code="PARTNER_NOT_FOUND")
-        row = uow.session.scalars(select(PartnerKeyRow).where(PartnerKeyRow.key_id == key.key_id)).first()
+        row = uow.session.scalars(select(PartnerKeyRow).where(col(PartnerKeyRow.key_id) == key.key_id)).first()
         if row is None:
-            row = PartnerKeyRow(partner_id=partner_id, key_id=key.key_id, public_key=key.raw, valid_from=start,
-                                valid_to=valid_to, created_at=now)
+            row = PartnerKeyRow(
+                partner_id=partner_id,
+                key_id=key.key_id,
+                public_key=key.raw,
+                valid_from=start,
+                valid_to=valid_to,
+                created_at=now,
+            )
             uow.session.add(row)
             try:
                 uow.commit()
@@ -95,9 +128,11 @@ def list_partner_keys(*, engine: Engine, partner_id: str) -> list[RegisteredKey]
     with unit_of_work(engine, read_only=True) as uow:
         if uow.session.get(PartnerRow, partner_id) is None:
             raise NotFound(f"no partner {partner_id!r}", code="PARTNER_NOT_FOUND")
-        rows = uow.session.scalars(select(PartnerKeyRow).where(PartnerKeyRow.partner_id == partner_id))
-        return [RegisteredKey(partner_id, r.key_id, PublicKey(r.public_key).spki_pem(), r.valid_from, r.valid_to)
-                for r in rows]
+        rows = uow.session.scalars(select(PartnerKeyRow).where(col(PartnerKeyRow.partner_id) == partner_id))
+        return [
+            RegisteredKey(partner_id, r.key_id, PublicKey(r.public_key).spki_pem(), r.valid_from, r.valid_to)
+            for r in rows
+        ]
 
 
 def get_partner(*, engine: Engine, partner_id: str) -> Partner:
@@ -110,7 +145,7 @@ def get_partner(*, engine: Engine, partner_id: str) -> Partner:
 
 def list_partners(*, engine: Engine) -> list[Partner]:
     with unit_of_work(engine, read_only=True) as uow:
-        return [partner_from_row(row) for row in uow.session.scalars(select(PartnerRow).order_by(PartnerRow.id))]
+        return [partner_from_row(row) for row in uow.session.scalars(select(PartnerRow).order_by(col(PartnerRow.id)))]
 
 
 def _digest(token: str) -> str:
@@ -132,7 +167,7 @@ def authenticate(*, engine: Engine, token: str) -> str:
     """The principal a bearer token belongs to."""
     with unit_of_work(engine, read_only=True) as uow:
         row = uow.session.scalars(
-            select(ApiCredentialRow).where(ApiCredentialRow.token_sha256 == _digest(token))
+            select(ApiCredentialRow).where(col(ApiCredentialRow.token_sha256) == _digest(token))
         ).first()
         if row is None or row.revoked_at is not None:
             raise Unauthorized("unknown or revoked API token", code="TOKEN_INVALID")

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from clearinghouse.db import unit_of_work
 from clearinghouse.errors import Conflict, NotFound
@@ -40,20 +40,26 @@ class CloseResult:
 
 
 def _pair_sums(connection: Connection, period: Period) -> list[netting.PairSum]:
-    rows = connection.execute(text(
-        "SELECT issuer_id, fulfiller_id, sum(value_fen), count(*) FROM clearing_record"
-        " WHERE status = 'ACCEPTED' AND settlement_period = :p AND fulfiller_id <> ''"
-        " GROUP BY issuer_id, fulfiller_id ORDER BY issuer_id, fulfiller_id"), {"p": str(period)})
+    rows = connection.execute(
+        text(
+            "SELECT issuer_id, fulfiller_id, sum(value_fen), count(*) FROM clearing_record"
+            " WHERE status = 'ACCEPTED' AND settlement_period = :p AND fulfiller_id <> ''"
+            " GROUP BY issuer_id, fulfiller_id ORDER BY issuer_id, fulfiller_id"
+        ),
+        {"p": str(period)},
+    )
     return [netting.PairSum(issuer, fulfiller, int(value), int(count)) for issuer, fulfiller, value, count in rows]
 
 
-def close_period(*, engine: Engine, hub: HubSigner, now: datetime, period: Period, zone_name: str,
-                 trigger: str = "manual") -> CloseResult:
+def close_period(
+    *, engine: Engine, hub: HubSigner, now: datetime, period: Period, zone_name: str, trigger: str = "manual"
+) -> CloseResult:
     """Close ``period`` (it must have ended). Raises :class:`Conflict` ``PERIOD_ALREADY_CLOSED`` if it was."""
     zone = ZoneInfo(zone_name)
     if now < period.end(zone):
-        raise PeriodError(f"{period} ends at {period.end(zone).isoformat()}; it cannot close before",
-                          code="PERIOD_NOT_ENDED")
+        raise PeriodError(
+            f"{period} ends at {period.end(zone).isoformat()}; it cannot close before", code="PERIOD_NOT_ENDED"
+        )
     with unit_of_work(engine) as uow:
         lock_clearing(uow.connection)
         if period in closed_periods(uow.session):
@@ -61,10 +67,17 @@ def close_period(*, engine: Engine, hub: HubSigner, now: datetime, period: Perio
         names = partner_names(uow.session)
         pairs = _pair_sums(uow.connection, period)
         result = netting.net(netting.obligations_from(pairs), partners=names)
-        close_row = PeriodCloseRow(period=str(period), time_zone=zone_name, closed_at=now, trigger=trigger,
-                                   gross_fen=result.gross_fen, net_fen=result.net_fen,
-                                   efficiency=str(result.efficiency), record_count=sum(p.records for p in pairs),
-                                   hub_key_id=hub.key_id)
+        close_row = PeriodCloseRow(
+            period=str(period),
+            time_zone=zone_name,
+            closed_at=now,
+            trigger=trigger,
+            gross_fen=result.gross_fen,
+            net_fen=result.net_fen,
+            efficiency=str(result.efficiency),
+            record_count=sum(p.records for p in pairs),
+            hub_key_id=hub.key_id,
+        )
         uow.session.add(close_row)
         try:
             uow.session.flush()
@@ -73,26 +86,54 @@ def close_period(*, engine: Engine, hub: HubSigner, now: datetime, period: Perio
         assert close_row.id is not None
         _write_close(uow.session, hub, close_row, result, names, period, zone_name, now)
         uow.commit()
-    return CloseResult(period, result.gross_fen, result.net_fen, result.efficiency, dict(result.positions),
-                       close_row.record_count)
+    return CloseResult(
+        period, result.gross_fen, result.net_fen, result.efficiency, dict(result.positions), close_row.record_count
+    )
 
 
-def _write_close(session: Session, hub: HubSigner, close_row: PeriodCloseRow, result: netting.NettingResult,
-                 names: dict[str, str], period: Period, zone_name: str, now: datetime) -> None:
+def _write_close(
+    session: Session,
+    hub: HubSigner,
+    close_row: PeriodCloseRow,
+    result: netting.NettingResult,
+    names: dict[str, str],
+    period: Period,
+    zone_name: str,
+    now: datetime,
+) -> None:
     assert close_row.id is not None
     connection = session.connection()
     if result.obligations:
-        connection.execute(insert(ObligationRow.__table__), [  # type: ignore[attr-defined]
-            {"close_id": close_row.id, "payer_id": o.payer_id, "payee_id": o.payee_id, "amount_fen": o.amount_fen,
-             "records": o.records} for o in result.obligations])
+        connection.execute(
+            insert(ObligationRow.__table__),  # type: ignore[attr-defined]
+            [
+                {
+                    "close_id": close_row.id,
+                    "payer_id": o.payer_id,
+                    "payee_id": o.payee_id,
+                    "amount_fen": o.amount_fen,
+                    "records": o.records,
+                }
+                for o in result.obligations
+            ],
+        )
     transfers = netting.close_transfers(result.positions)
     post_transfers(connection, [(None, close_row.id, leg, item) for leg, item in enumerate(transfers)], now=now)
     statements = build_statements(result, names, period=period, zone=zone_name, closed_at=now, hub_key_id=hub.key_id)
     for statement in statements:
         csv_bytes, json_bytes = render_csv(statement), render_json(statement)
-        session.add(StatementRow(close_id=close_row.id, period=str(period), partner_id=statement.partner_id,
-                                 net_fen=statement.net_fen, csv_bytes=csv_bytes, csv_signature=hub.sign(csv_bytes),
-                                 json_bytes=json_bytes, json_signature=hub.sign(json_bytes)))
+        session.add(
+            StatementRow(
+                close_id=close_row.id,
+                period=str(period),
+                partner_id=statement.partner_id,
+                net_fen=statement.net_fen,
+                csv_bytes=csv_bytes,
+                csv_signature=hub.sign(csv_bytes),
+                json_bytes=json_bytes,
+                json_signature=hub.sign(json_bytes),
+            )
+        )
 
 
 def periods_due(*, engine: Engine, now: datetime, zone_name: str) -> list[Period]:
@@ -100,21 +141,29 @@ def periods_due(*, engine: Engine, now: datetime, zone_name: str) -> list[Period
     zone = ZoneInfo(zone_name)
     with unit_of_work(engine, read_only=True) as uow:
         closed = closed_periods(uow.session)
-        pending = {Period.parse(value) for value in uow.session.scalars(select(text("DISTINCT settlement_period"))
-                   .select_from(text("clearing_record")).where(text("status = 'ACCEPTED'")))}
+        pending = {
+            Period.parse(value)
+            for value in uow.session.scalars(
+                select(text("DISTINCT settlement_period"))
+                .select_from(text("clearing_record"))
+                .where(text("status = 'ACCEPTED'"))
+            )
+        }
     pending.add(Period.of(now, zone).previous())
     return sorted(p for p in pending if p not in closed and p.end(zone) <= now)
 
 
-def close_due_periods(*, engine: Engine, hub: HubSigner, now: datetime, zone_name: str,
-                      trigger: str = "scheduler") -> list[CloseResult]:
+def close_due_periods(
+    *, engine: Engine, hub: HubSigner, now: datetime, zone_name: str, trigger: str = "scheduler"
+) -> list[CloseResult]:
     """Close every period that is due, oldest first; one that another process closed meanwhile is skipped.
     Run by the scheduler on the 1st, and once after a restart to make up a run missed while down."""
     results = []
     for period in periods_due(engine=engine, now=now, zone_name=zone_name):
         try:
-            results.append(close_period(engine=engine, hub=hub, now=now, period=period, zone_name=zone_name,
-                                        trigger=trigger))
+            results.append(
+                close_period(engine=engine, hub=hub, now=now, period=period, zone_name=zone_name, trigger=trigger)
+            )
         except Conflict as exc:
             if exc.code != "PERIOD_ALREADY_CLOSED":
                 raise
@@ -132,8 +181,11 @@ class StatementDocument:
 
 def get_statement(*, engine: Engine, period: Period, partner_id: str, fmt: str) -> StatementDocument:
     with unit_of_work(engine, read_only=True) as uow:
-        row = uow.session.scalars(select(StatementRow).where(
-            StatementRow.period == str(period), StatementRow.partner_id == partner_id)).first()
+        row = uow.session.scalars(
+            select(StatementRow).where(
+                col(StatementRow.period) == str(period), col(StatementRow.partner_id) == partner_id
+            )
+        ).first()
         if row is None:
             raise NotFound(f"no statement of {partner_id!r} for {period}", code="STATEMENT_NOT_FOUND")
         body, signature = (row.csv_bytes, row.csv_signature) if fmt == "csv" else (row.json_bytes, row.json_signature)
@@ -142,8 +194,9 @@ def get_statement(*, engine: Engine, period: Period, partner_id: str, fmt: str) 
 
 def list_statements(*, engine: Engine, period: Period) -> list[StatementDocument]:
     with unit_of_work(engine, read_only=True) as uow:
-        rows = uow.session.scalars(select(StatementRow).where(StatementRow.period == str(period))
-                                   .order_by(StatementRow.partner_id))
+        rows = uow.session.scalars(
+            select(StatementRow).where(col(StatementRow.period) == str(period)).order_by(StatementRow.partner_id)
+        )
         return [StatementDocument(r.period, r.partner_id, r.net_fen, r.csv_bytes, r.csv_signature) for r in rows]
 
 

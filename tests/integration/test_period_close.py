@@ -83,11 +83,7 @@ def test_a_period_that_has_not_ended_cannot_close(hub):
     assert refused.value.code == "PERIOD_NOT_ENDED"
 
 
-def test_period_boundaries_follow_shanghai_not_the_host(hub, monkeypatch):
-    import time
-
-    monkeypatch.setenv("TZ", "America/Los_Angeles")
-    time.tzset()
+def test_period_boundaries_follow_shanghai_not_the_host(hub, odd_host_zone):
     alliance = Alliance.standard(hub)
     # 30 Nov 23:30 Shanghai is 15:30 UTC: November. 1 Dec 00:10 Shanghai is 30 Nov 16:10 UTC: December.
     submit(hub, alliance, CVS, "E1", [earn("m1", 1000, when=at(1, month=11))])

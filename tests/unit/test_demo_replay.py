@@ -378,6 +378,23 @@ def test_a_reversal_never_takes_the_member_below_zero(tmp_path: Path) -> None:
     assert result.stats.reversal_points_forgone == 208 - 58
 
 
+def test_a_cancellation_within_the_hour_comes_before_the_redemption(tmp_path: Path) -> None:
+    customer = customer_preferring("MILKTEA", CVS_YIDA)  # 150 points
+    result = run(tmp_path, [
+        ("1001", "A", 20, "2026-03-02 10:00", "1.00", customer),  # 208 points; milk tea due at 11:00
+        ("C1002", "A", -15, "2026-03-02 10:20", "1.00", customer),  # 156 points back: 52 left
+        ("1003", "A", 10, "2026-03-02 10:40", "1.00", customer),  # +104 = 156: a tea at 11:00, none at 11:40
+    ])  # fmt: skip
+    records = of_member(result, customer)
+    assert [(r.kind, r.points, r.business_time.strftime("%H:%M")) for r in records] == [
+        (RecordKind.EARN, 208, "10:00"),
+        (RecordKind.REVERSAL, 156, "10:20"),
+        (RecordKind.EARN, 104, "10:40"),
+        (RecordKind.REDEEM, 150, "11:00"),  # due for 1001, paid with what 1003 brought
+    ]
+    assert result.stats.reversal_points_forgone == 0
+
+
 def test_a_reversal_of_nothing_is_not_reported(tmp_path: Path) -> None:
     customer = customer_preferring("MILKTEA", CVS_YIDA)
     result = run(tmp_path, [
@@ -520,10 +537,15 @@ def check_reversals(records: list[tuple[str, str, SettlementRecord]]) -> None:
 
 
 def check_balances(records: list[tuple[str, str, SettlementRecord]]) -> None:
-    """Replaying the records in time order (credits first on a tie), no member's balance goes below zero."""
-    order = {RecordKind.EARN: 0, RecordKind.REVERSAL: 1, RecordKind.REDEEM: 2}
+    """Replaying the records in the replay's own order, no member's balance ever goes below zero.
+
+    Same instant: redemptions due first, then the issuer's records in seq order. Only the EARNs the hub
+    accepts under RL1 (a member, spend > 0, points > 0) credit anything.
+    """
     balance: Counter[tuple[str, str]] = Counter()
-    for _, _, r in sorted(records, key=lambda x: (x[2].business_time.astimezone(UTC), order[x[2].kind])):
+    for _, _, r in sorted(
+        records, key=lambda x: (x[2].business_time, x[2].kind is not RecordKind.REDEEM, x[2].seq)
+    ):
         key = (r.issuer_id, r.member_token)
         if r.kind is RecordKind.EARN:
             credited = r.member_token != "" and r.amount_fen > 0 and r.points > 0
