@@ -134,3 +134,7 @@ def demo(obj: Context, out: Path, data: Path | None, as_of: str | None) -> None:
         as_of=date.fromisoformat(as_of) if as_of else None,
         database_url=obj.overrides.get("database_url"),
     )
+
+
+if __name__ == "__main__":
+    main()

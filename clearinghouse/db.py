@@ -47,7 +47,12 @@ def _sqlite_engine(config: Config) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={busy}", "synchronous=NORMAL"):
+        for pragma in (
+            "journal_mode=WAL",
+            "foreign_keys=ON",
+            f"busy_timeout={busy}",
+            "synchronous=NORMAL",
+        ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

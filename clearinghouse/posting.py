@@ -3,14 +3,11 @@ executemany inserts for records, accounts and transfers."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, insert, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, select, text, tuple_
 
 from clearinghouse.tables import AccountRow, ClearingRecordRow, LedgerTransferRow, SettlementFileRow
 from contracts.terms import ContractTerms
@@ -135,43 +132,81 @@ def _redeemed(connection: Connection, wanted: frozenset[tuple[str, str, Period]]
 
 
 # ------------------------------------------------------------------ writing a batch
-def _record_row(file_pk: int, raw: RawDetail, decision: Decision, record_id: int) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": record_id,
-        "file_pk": file_pk,
-        "seq": raw.seq,
-        "kind": raw.kind[:16],
-        "issuer_id": raw.issuer_id[:128],
-        "fulfiller_id": raw.fulfiller_id[:128],
-        "member_token": raw.member_token[:128],
-        "points": raw.points,
-        "amount_fen": raw.amount_fen,
-        "receipt_ref": raw.receipt_ref[:128],
-        "category": raw.category[:128],
-        "offer_ref": raw.offer_ref[:128],
-        "original_ref": raw.original[:80],
-        "business_time": None,
-        "business_period": None,
-        "settlement_period": None,
-        "value_fen": 0,
-        "original_id": None,
-        "contract_pk": None,
-    }
+# The write side goes straight to the driver's executemany with plain tuples: no ORM objects and no
+# per-parameter type processing, which dominate bulk inserts otherwise. Values are converted here exactly
+# as the table types would (UTC; SQLite keeps naive UTC text in SQLAlchemy's own format).
+RECORD_COLUMNS = (
+    "id", "file_pk", "seq", "status", "reason_code", "reason", "kind", "business_time", "business_period",
+    "settlement_period", "issuer_id", "fulfiller_id", "member_token", "points", "amount_fen", "value_fen",
+    "receipt_ref", "category", "offer_ref", "original_ref", "original_id", "contract_pk",
+)  # fmt: skip
+TRANSFER_COLUMNS = ("record_id", "close_id", "leg", "debit_account", "credit_account", "unit", "amount", "posted_at")
+ACCOUNT_COLUMNS = ("code", "unit", "kind", "partner_id", "debits", "credits")
+
+
+def _db_time(connection: Connection, moment: datetime) -> Any:
+    utc = moment.astimezone(UTC)
+    if connection.dialect.name == "sqlite":
+        return utc.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return utc
+
+
+def _placeholders(connection: Connection, count: int) -> str:
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * count)
+
+
+def bulk_insert(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    ignore_conflicts_on: str | None = None,
+) -> None:
+    """One driver-level executemany of ``rows`` into ``table``."""
+    if not rows:
+        return
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_placeholders(connection, len(columns))})"
+    if ignore_conflicts_on:
+        sql += f" ON CONFLICT ({ignore_conflicts_on}) DO NOTHING"
+    connection.exec_driver_sql(sql, rows)
+
+
+def _record_row(
+    connection: Connection, file_pk: int, raw: RawDetail, decision: Decision, record_id: int
+) -> tuple[Any, ...]:
+    head = (record_id, file_pk, raw.seq)
+    result: tuple[Any, ...]
     if isinstance(decision, Accepted):
-        row.update(
-            status="ACCEPTED",
-            reason_code=None,
-            reason=None,
-            business_time=decision.record.business_time,
-            business_period=str(decision.business_period),
-            settlement_period=str(decision.settlement_period),
-            value_fen=decision.value_fen,
-            original_id=decision.original_id,
-            contract_pk=decision.contract_pk,
+        result = (
+            "ACCEPTED",
+            None,
+            None,
+            raw.kind[:16],
+            _db_time(connection, decision.record.business_time),
+            str(decision.business_period),
+            str(decision.settlement_period),
         )
+        value, original_id, contract_pk = decision.value_fen, decision.original_id, decision.contract_pk
     else:
-        row.update(status="REFUSED", reason_code=decision.code, reason=decision.message[:500])
-    return row
+        result = ("REFUSED", decision.code, decision.message[:500], raw.kind[:16], None, None, None)
+        value, original_id, contract_pk = 0, None, None
+    fields = (
+        raw.issuer_id[:128],
+        raw.fulfiller_id[:128],
+        raw.member_token[:128],
+        raw.points,
+        raw.amount_fen,
+        value,
+        raw.receipt_ref[:128],
+        raw.category[:128],
+        raw.offer_ref[:128],
+        raw.original[:80],
+        original_id,
+        contract_pk,
+    )
+    return head + result + fields
 
 
 def insert_batch(
@@ -185,20 +220,18 @@ def insert_batch(
 ) -> None:
     """Write a cleared batch: every record with its result, the accounts it touches, its transfers, and
     the accounts' running totals."""
-    connection.execute(
-        insert(RECORDS),
-        [
-            _record_row(file_pk, raw, decision, record_id)
-            for raw, decision, record_id in zip(raws, decisions, record_ids, strict=True)
-        ],
-    )
-    accepted = [decision for decision in decisions if isinstance(decision, Accepted)]
-    transfers = [
-        (decision.record_id, leg, item) for decision in accepted for leg, item in enumerate(decision.transfers)
+    rows = [
+        _record_row(connection, file_pk, raw, decision, record_id)
+        for raw, decision, record_id in zip(raws, decisions, record_ids, strict=True)
     ]
-    if not transfers:
-        return
-    post_transfers(connection, [(record_id, None, leg, item) for record_id, leg, item in transfers], now=now)
+    bulk_insert(connection, "clearing_record", RECORD_COLUMNS, rows)
+    transfers = [
+        (decision.record_id, None, leg, item)
+        for decision in decisions
+        if isinstance(decision, Accepted)
+        for leg, item in enumerate(decision.transfers)
+    ]
+    post_transfers(connection, transfers, now=now)
 
 
 def post_transfers(
@@ -208,42 +241,29 @@ def post_transfers(
     accounts' running totals in the same transaction."""
     if not transfers:
         return
-    accounts = {account for *_, item in transfers for account in (item.debit, item.credit)}
-    ensure_accounts(connection, accounts)
-    connection.execute(
-        insert(TRANSFERS),
+    deltas = ledger.balance_deltas(item for *_, item in transfers)
+    ensure_accounts(connection, deltas)
+    posted_at = _db_time(connection, now)
+    bulk_insert(
+        connection,
+        "ledger_transfer",
+        TRANSFER_COLUMNS,
         [
-            {
-                "record_id": record_id,
-                "close_id": close_id,
-                "leg": leg,
-                "debit_account": item.debit.code,
-                "credit_account": item.credit.code,
-                "unit": item.unit,
-                "amount": item.amount,
-                "posted_at": now,
-            }
+            (record_id, close_id, leg, item.debit.code, item.credit.code, item.unit, item.amount, posted_at)
             for record_id, close_id, leg, item in transfers
         ],
     )
-    deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for account, (debits, credits) in ledger.balance_deltas(item for *_, item in transfers).items():
-        deltas[account.code][0] += debits
-        deltas[account.code][1] += credits
-    connection.execute(
-        ACCOUNTS.update()
-        .where(ACCOUNTS.c.code == bindparam("b_code"))
-        .values(debits=ACCOUNTS.c.debits + bindparam("b_debits"), credits=ACCOUNTS.c.credits + bindparam("b_credits")),
-        [{"b_code": code, "b_debits": d, "b_credits": c} for code, (d, c) in deltas.items()],
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(
+        f"UPDATE account SET debits = debits + {mark}, credits = credits + {mark} WHERE code = {mark}",
+        [
+            (debits, credits, account.code)
+            for account, (debits, credits) in sorted(deltas.items(), key=lambda kv: kv[0].code)
+        ],
     )
 
 
 def ensure_accounts(connection: Connection, accounts: Iterable[ledger.Account]) -> None:
-    rows = [
-        {"code": a.code, "unit": a.unit, "kind": a.kind.value, "partner_id": a.partner_id, "debits": 0, "credits": 0}
-        for a in sorted(accounts, key=lambda a: a.code)
-    ]
-    if not rows:
-        return
-    dialect_insert = sqlite_insert if connection.dialect.name == "sqlite" else pg_insert
-    connection.execute(dialect_insert(ACCOUNTS).on_conflict_do_nothing(index_elements=["code"]), rows)
+    """Create the accounts that do not exist yet (sorted, so concurrent writers lock rows in one order)."""
+    rows = [(a.code, a.unit, a.kind.value, a.partner_id, 0, 0) for a in sorted(accounts, key=lambda a: a.code)]
+    bulk_insert(connection, "account", ACCOUNT_COLUMNS, rows, ignore_conflicts_on="code")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from zoneinfo import ZoneInfo
 
@@ -64,6 +64,13 @@ class ClearingContext:
     closed_periods: frozenset[Period]
     zone: ZoneInfo
     received_at: datetime
+    # Which terms govern an (issuer, fulfiller, day) never changes while a file clears: remembered.
+    _terms_memo: dict[tuple[str, str, date], tuple[ActiveContract, FulfillerTerms] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _program_memo: dict[tuple[str, date], ActiveContract | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @dataclass(slots=True)
@@ -180,10 +187,17 @@ def _earn_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str, 
 def _program_of(record: SettlementRecord, ctx: ClearingContext) -> ActiveContract | None:
     """The issuer's contract version in force that day: per contract, the highest version already started."""
     day = _local_day(record, ctx).date()
+    key = (record.issuer_id, day)
+    if key not in ctx._program_memo:
+        ctx._program_memo[key] = _governing_program(ctx.contracts, record.issuer_id, day)
+    return ctx._program_memo[key]
+
+
+def _governing_program(contracts: Sequence[ActiveContract], issuer_id: str, day: date) -> ActiveContract | None:
     latest: dict[str, ActiveContract] = {}
-    for contract in ctx.contracts:
+    for contract in contracts:
         terms = contract.terms
-        if terms.issuer_id != record.issuer_id or terms.effective_from > day:
+        if terms.issuer_id != issuer_id or terms.effective_from > day:
             continue
         known = latest.get(terms.contract_id)
         if known is None or terms.version > known.terms.version:
@@ -273,16 +287,23 @@ def _clear_redeem(record: SettlementRecord, record_id: int, ctx: ClearingContext
 
 def _contract_for(record: SettlementRecord, ctx: ClearingContext) -> tuple[ActiveContract, FulfillerTerms] | None:
     day = _local_day(record, ctx).date()
+    key = (record.issuer_id, record.fulfiller_id, day)
+    if key not in ctx._terms_memo:
+        ctx._terms_memo[key] = _governing_terms(ctx.contracts, record.issuer_id, record.fulfiller_id, day)
+    return ctx._terms_memo[key]
+
+
+def _governing_terms(
+    contracts: Sequence[ActiveContract], issuer_id: str, fulfiller_id: str, day: date
+) -> tuple[ActiveContract, FulfillerTerms] | None:
     try:
-        found = applicable_terms(
-            (c.terms for c in ctx.contracts), issuer_id=record.issuer_id, fulfiller_id=record.fulfiller_id, day=day
-        )
+        found = applicable_terms((c.terms for c in contracts), issuer_id=issuer_id, fulfiller_id=fulfiller_id, day=day)
     except OverlappingContracts:
         return None  # the hub refuses overlapping contracts when they are proposed; never clear on a guess
     if found is None:
         return None
     terms, fulfiller_terms = found
-    contract = next(c for c in ctx.contracts if c.terms is terms)
+    contract = next(c for c in contracts if c.terms is terms)
     return contract, fulfiller_terms
 
 

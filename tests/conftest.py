@@ -41,6 +41,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def database_url_pg() -> Iterator[str]:
+    """A fresh PostgreSQL database (for tests that choose their backend themselves)."""
+    url = fresh_database(_postgres_server())
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture
 def hub(database_url: str, tmp_path: Path) -> Iterator[Hub]:
     config = load_config({"database_url": database_url, "hub_key_path": str(tmp_path / "hub-key.pem"),
                           "batch_size": 7}, environ={})
