@@ -172,7 +172,8 @@ def _rejection(
         },
     )
     if exc.code == "FILE_DUPLICATE":
-        error.kind = "conflict"
+        error.kind = "conflict"  # a retry learns where the first answer is
+        error.details["original_acknowledgement_url"] = f"/api/v1/partners/{partner_id}/files/{file_id}/ack"
     elif exc.code == "FILE_TOO_LARGE":
         error.kind = "too_large"
     return error
@@ -197,13 +198,16 @@ def _submit(
         signature = parse_signature(signature_blob)
     except SignatureFormatError as exc:
         raise FileRefused(exc.message, code="FILE_SIGNATURE_MALFORMED") from exc
+    # Signature and structure are checked before the write transaction, so a large file does not hold
+    # the database's write lock while it is being read.
+    with unit_of_work(engine, read_only=True) as reading:
+        key_id = _verify(reading.session, partner_id, content, signature, now)
+    content.seek(0)
+    summary = scan(content)
+    header = summary.header
+    if header.partner_id != partner_id:
+        raise FileRefused(f"the header names partner {header.partner_id!r}", code="FILE_PARTNER_MISMATCH")
     with unit_of_work(engine) as uow:
-        key_id = _verify(uow.session, partner_id, content, signature, now)
-        content.seek(0)
-        summary = scan(content)
-        header = summary.header
-        if header.partner_id != partner_id:
-            raise FileRefused(f"the header names partner {header.partner_id!r}", code="FILE_PARTNER_MISMATCH")
         lock_clearing(uow.connection)
         _refuse_duplicate(uow.session, partner_id, header.file_id, sha256)
         file_row = SettlementFileRow(
