@@ -105,7 +105,6 @@ _TABLES = (
     tables.ContractPartyRow,
     tables.ContractSignatureRow,
     tables.SettlementFileRow,
-    tables.FileRefusalRow,
     tables.ClearingRecordRow,
     tables.AccountRow,
     tables.PeriodCloseRow,
@@ -135,6 +134,8 @@ class UnitOfWork:
 
     def close(self) -> None:
         if not self._committed:
+            # Detach what was read first, so values handed out survive the rollback's expiry.
+            self.session.expunge_all()
             self.session.rollback()
         self.session.close()
 

@@ -173,6 +173,11 @@ def bulk_insert(
     connection.exec_driver_sql(sql, rows)
 
 
+def _stored_text(value: str, limit: int = 128) -> str:
+    """A raw field as it can be stored on every backend: PostgreSQL text holds no NUL."""
+    return value[:limit].replace("\x00", "\ufffd")
+
+
 def _record_row(
     connection: Connection, file_pk: int, raw: RawDetail, decision: Decision, record_id: int
 ) -> tuple[Any, ...]:
@@ -190,19 +195,19 @@ def _record_row(
         )
         value, original_id, contract_pk = decision.value_fen, decision.original_id, decision.contract_pk
     else:
-        result = ("REFUSED", decision.code, decision.message[:500], raw.kind[:16], None, None, None)
+        result = ("REFUSED", decision.code, _stored_text(decision.message, 500), raw.kind[:16], None, None, None)
         value, original_id, contract_pk = 0, None, None
     fields = (
-        raw.issuer_id[:128],
-        raw.fulfiller_id[:128],
-        raw.member_token[:128],
+        _stored_text(raw.issuer_id),
+        _stored_text(raw.fulfiller_id),
+        _stored_text(raw.member_token),
         raw.points,
         raw.amount_fen,
         value,
-        raw.receipt_ref[:128],
-        raw.category[:128],
-        raw.offer_ref[:128],
-        raw.original[:80],
+        _stored_text(raw.receipt_ref),
+        _stored_text(raw.category),
+        _stored_text(raw.offer_ref),
+        _stored_text(raw.original, 80),
         original_id,
         contract_pk,
     )

@@ -159,20 +159,6 @@ class SettlementFileRow(SQLModel, table=True):
     total_amount_fen: int = Field(sa_column=money_column())
 
 
-class FileRefusalRow(SQLModel, table=True):
-    """Every file refused at file level, for the partner's and the auditor's eyes; posts nothing."""
-
-    __tablename__ = "file_refusal"
-
-    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
-    partner_id: str = Field(foreign_key="partner.id", max_length=40, index=True)
-    file_id: str | None = Field(default=None, sa_column=Column(String(64)))
-    sha256: str = Field(max_length=64)
-    code: str = Field(max_length=40)
-    message: str = Field(sa_column=Column(Text(), nullable=False))
-    received_at: datetime = Field(sa_column=utc_column())
-
-
 class ClearingRecordRow(SQLModel, table=True):
     """Every detail record of an accepted file, with its result. ``value_fen`` is what the issuer owes the
     fulfiller because of it (negative for a reversal of a redemption)."""
@@ -315,7 +301,6 @@ APPEND_ONLY_TABLES = (
     "contract_party",
     "contract_signature",
     "settlement_file",
-    "file_refusal",
     "clearing_record",
     "ledger_transfer",
     "period_close",

@@ -31,7 +31,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:
         status = error.code or 500
-        return _json(status, {"code": f"HTTP_{status}", "message": error.description or error.name})
+        response, _ = _json(status, {"code": f"HTTP_{status}", "message": error.description or error.name})
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":  # keep Allow, WWW-Authenticate, Retry-After ...
+                response.headers[name] = value
+        return response, status
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[Response, int]:

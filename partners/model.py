@@ -25,7 +25,7 @@ from partners.errors import InvalidPartner
 
 __all__ = ["RESERVED_PARTNER_IDS", "Licence", "Partner", "Role", "new_partner"]
 
-RESERVED_PARTNER_IDS = frozenset({"hub"})
+RESERVED_PARTNER_IDS = frozenset({"hub", "admin"})  # the hub itself and the admin principal
 _PARTNER_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,39}")
 _NAME_MAX = 100
 _CATEGORY_MAX = 40

@@ -15,17 +15,13 @@ from zoneinfo import ZoneInfo
 
 from contracts.errors import OverlappingContracts
 from contracts.lifecycle import applicable_terms
-from contracts.terms import ContractTerms, FulfillerTerms, Rounding, to_fen
+from contracts.terms import FORBIDDEN_CATEGORIES, ContractTerms, FulfillerTerms, Rounding, to_fen
 from partners.model import Partner, Role
 from settlement import ledger
 from settlement.ledger import Transfer
 from settlement.periods import Period, settlement_period
 from settlement.records import RecordKind, RecordRef, SettlementRecord
 
-# RL5: what points may never buy. Offer categories are lowercase slugs.
-CASH_EQUIVALENT_CATEGORIES = frozenset(
-    {"cash", "cash_equivalent", "prepaid_card", "gift_card", "stored_value", "securities", "lottery", "crypto"}
-)
 # A record may carry a business time a little ahead of the hub's clock (till clocks drift); not more.
 CLOCK_TOLERANCE = timedelta(minutes=10)
 
@@ -241,12 +237,17 @@ def _redeem_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str
         (record.amount_fen < 0, "RECORD_FIELD_INVALID", "an offer's face value cannot be negative"),
         (record.issuer_id == record.fulfiller_id, "RECORD_SAME_PARTY", "redemption at the issuer itself"),
         (
-            record.category.lower() in CASH_EQUIVALENT_CATEGORIES,
+            _is_cash_equivalent(record.category),
             "RL5_CASH_EQUIVALENT",
             f"category {record.category!r} is cash or a cash equivalent",
         ),
     )
     return next(((code, message) for failed, code, message in checks if failed), None)
+
+
+def _is_cash_equivalent(category: str) -> bool:
+    """RL5: points never buy cash or a cash equivalent, however the category is spelt."""
+    return category.strip().lower().replace("_", "-") in FORBIDDEN_CATEGORIES
 
 
 def _clear_redeem(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
@@ -313,7 +314,7 @@ def _redeem_transfers(record: SettlementRecord, points: int, value: int) -> tupl
     owed = ledger.transfer(
         ledger.position_account(record.fulfiller_id), ledger.position_account(record.issuer_id), value
     )
-    return ledger.transfer(burnt, member, points) + owed
+    return ledger.transfer(member, burnt, points) + owed
 
 
 def _remember(
@@ -358,6 +359,11 @@ def _reversal_problem(record: SettlementRecord, original: Original | None) -> tu
             record.points < 0 or record.amount_fen < 0 or record.points == record.amount_fen == 0,
             "RECORD_POINTS_INVALID",
             "a reversal gives back a positive number of points or of spend",
+        ),
+        (
+            original.kind is RecordKind.REDEEM and record.points == 0,
+            "RECORD_POINTS_INVALID",
+            "a reversal of a redemption gives back points (a redemption has no spend to refund)",
         ),
         (
             record.points > original.points_left
@@ -418,4 +424,4 @@ def _reverse_redeem_transfers(record: SettlementRecord, points: int, value: int)
     back = ledger.transfer(
         ledger.position_account(record.issuer_id), ledger.position_account(record.fulfiller_id), value
     )
-    return ledger.transfer(member, burnt, points) + back
+    return ledger.transfer(burnt, member, points) + back

@@ -20,9 +20,11 @@ from settlement.records import RecordKind, RecordRef, SettlementRecord
 
 FORMAT_VERSION = "CHSF/1"
 DETAIL_FIELDS = 13
-_INT_RE = re.compile(r"^-?[0-9]{1,15}$")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-_REF_RE = re.compile(r"^(?P<file>[A-Za-z0-9][A-Za-z0-9._:-]{0,63})#(?P<seq>[1-9][0-9]{0,9})$")
+_INT_RE = re.compile(r"-?[0-9]{1,15}")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_REF_RE = re.compile(r"(?P<file>[A-Za-z0-9][A-Za-z0-9._:-]{0,63})#(?P<seq>[1-9][0-9]{0,9})")
+# RFC 3339 date-time with seconds and an offset; Python's fromisoformat alone accepts much more (weeks, basic format).
+_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
 MAX_FIELD_CHARS = 128
 _TOTAL_LIMIT = 2**62
 
@@ -89,7 +91,7 @@ def _text_lines(stream: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
 
 
 def _parse_int(value: str, *, line_no: int, field: str) -> int:
-    if not _INT_RE.match(value):
+    if not _INT_RE.fullmatch(value):
         raise _refuse("FILE_RECORD_MALFORMED", f"line {line_no}: {field} must be an integer, got {value[:20]!r}")
     return int(value)
 
@@ -102,7 +104,7 @@ def _parse_header(line_no: int, row: list[str]) -> FileHeader:
     _, version, partner_id, file_id, created = row
     if version != FORMAT_VERSION:
         raise _refuse("FILE_VERSION_UNSUPPORTED", f"format version must be {FORMAT_VERSION}, got {version[:20]!r}")
-    if not _ID_RE.match(partner_id) or not _ID_RE.match(file_id):
+    if not _ID_RE.fullmatch(partner_id) or not _ID_RE.fullmatch(file_id):
         raise _refuse("FILE_STRUCTURE_INVALID", "partner id and file id must be 1-64 of [A-Za-z0-9._:-]")
     created_at = parse_time(created)
     if created_at is None:
@@ -204,10 +206,10 @@ def scan(stream: IO[bytes]) -> FileSummary:
 
 def parse_time(text: str) -> datetime | None:
     """RFC 3339 date-time with an explicit offset (``Z`` or ``+08:00``), else None."""
-    if not 20 <= len(text) <= 35 or "T" not in text:
+    if _TIME_RE.fullmatch(text) is None:
         return None
     try:
-        moment = datetime.fromisoformat(text.replace("z", "Z"))
+        moment = datetime.fromisoformat(text.upper())
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None
@@ -233,7 +235,7 @@ def to_record(raw: RawDetail) -> SettlementRecord | RecordProblem:
         )
     original: RecordRef | None = None
     if raw.original:
-        match = _REF_RE.match(raw.original)
+        match = _REF_RE.fullmatch(raw.original)
         if match is None:
             return RecordProblem(raw.seq, "RECORD_FIELD_INVALID", "original must look like <file id>#<sequence>")
         original = RecordRef(match.group("file"), int(match.group("seq")))

@@ -70,7 +70,11 @@ def hub_settlement_account() -> Account:
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """``amount`` (> 0) of ``debit.unit`` leaves the credit side and lands on the debit side."""
+    """Debits ``debit`` and credits ``credit`` with ``amount`` (> 0) of one unit.
+
+    A credit-normal account (a member's points) grows with credits; a debit-normal one (a partner's
+    position, an issuer's issued points) grows with debits.
+    """
 
     debit: Account
     credit: Account

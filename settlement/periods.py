@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from settlement.errors import PeriodError
 
+MIN_YEAR, MAX_YEAR = 1970, 9998  # every period's bounds stay inside what datetime can hold
 _PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -27,7 +28,10 @@ class Period:
         match = _PERIOD_RE.match(text.strip()) if isinstance(text, str) else None
         if match is None:
             raise PeriodError(f"period must look like YYYY-MM, got {text!r}", code="PERIOD_MALFORMED")
-        return cls(int(match.group(1)), int(match.group(2)))
+        year = int(match.group(1))
+        if not MIN_YEAR <= year <= MAX_YEAR:
+            raise PeriodError(f"period year must be {MIN_YEAR}..{MAX_YEAR}, got {year}", code="PERIOD_MALFORMED")
+        return cls(year, int(match.group(2)))
 
     @classmethod
     def of(cls, moment: datetime, zone: ZoneInfo) -> Period:

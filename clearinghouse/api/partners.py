@@ -105,7 +105,7 @@ def list_keys(partner_id: str) -> dict[str, Any]:
 @api.post("/partners/<partner_id>/tokens")
 @admin_only
 def issue_token(partner_id: str) -> tuple[dict[str, Any], int]:
-    token = service.issue_api_token(engine=hub().engine, now=hub().now(), principal=partner_id)
+    token = service.issue_partner_token(engine=hub().engine, now=hub().now(), partner_id=partner_id)
     return {"principal": partner_id, "token": token}, 201
 
 

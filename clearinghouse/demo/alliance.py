@@ -106,9 +106,7 @@ class Offer:
         return self.points_price
 
 
-def _partner(
-    partner_id: str, name_zh: str, name_en: str, roles: tuple[str, ...], category: str
-) -> DemoPartner:
+def _partner(partner_id: str, name_zh: str, name_en: str, roles: tuple[str, ...], category: str) -> DemoPartner:
     """A partner without an online platform (and so without a licence)."""
     return DemoPartner(partner_id, name_zh, name_en, roles, category, False, None, None)
 

@@ -10,9 +10,14 @@ zone. The rules are written down in ``docs/demo.md``; in short:
   ``cvs-yida``; the hub only ever sees the issuer's opaque token "m_" +
   sha256("<issuer>:<customer>")[:20].
 * EARN per non-cancellation invoice (anonymous ones included, with an empty token, reported by
-  ``cvs-yida``); REVERSAL per (cancellation invoice, original invoice) matched line by line; REDEEM
-  of the member's preferred offer one hour after each credited purchase while the balance allows,
-  and once at 10:00 on a promotion day.
+  ``cvs-yida``); REVERSAL per (cancellation invoice, original invoice) matched line by line.
+* REDEEM of the member's preferred offer ONCE one hour after each credited purchase, and once at 10:00
+  on a promotion day, when the member's spendable points cover the price. Spendable = the balance at
+  the start of the month (the hub's period) minus what was redeemed since, never more than the balance
+  now: points earned in a month can be spent from the next month on, when they are settled.
+* A REVERSAL takes back at most the member's balance at its business time and at most the balance the
+  hub will see when it clears it: each month is cleared once more here, file after file in the demo
+  runner's order (``CLEARING_ORDER``), after that month's redemptions are decided.
 * A record goes to the file of its reporting partner for the month of its business time; seq is 1..n
   in business-time order; the file id is "SF-YYYY-MM".
 """
@@ -25,7 +30,7 @@ import heapq
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -49,10 +54,16 @@ ANONYMOUS_REPORTER = CVS_YIDA
 EYEWEAR_MEMBER_MODULUS = 10
 """A customer whose numeric id is divisible by this is a member of ``eyewear-mingmou``."""
 REDEEM_DELAY = timedelta(hours=1)
-"""A member redeems this long (absolute time) after the purchase that made the balance reach the price."""
+"""A member redeems (once) this long (absolute time) after each credited purchase."""
 PROMO_SWEEP_AT = time(10, 0)
 """Local time of the once-a-day promotion redemptions (Eye Care Day)."""
 WEEK = timedelta(weeks=1)
+CLEARING_ORDER: tuple[str, ...] = (
+    *(p.partner_id for p in PARTNERS if p.is_issuer),
+    *sorted(p.partner_id for p in PARTNERS if not p.is_issuer),
+)
+"""The order in which the demo runner submits a month's files to the hub (``run._file_order``): the issuers
+in ``PARTNERS`` order, then the other partners by id. The hub clears each file's records in seq order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +85,11 @@ class MonthFiles:
 
 @dataclass(frozen=True, slots=True)
 class ReplayStats:
-    """Counts of the replay; ``first/last_business_time`` are the first and last invoice after the shift."""
+    """Counts of the replay; ``first/last_business_time`` are the first and last invoice after the shift.
+
+    ``reversal_points_forgone`` counts every point a REVERSAL did not take back (balance caps), of which
+    ``reversals_capped_in_clearing_order`` reversals were cut by the hub's clearing order.
+    """
 
     lines_read: int
     lines_without_customer: int
@@ -91,6 +106,7 @@ class ReplayStats:
     redeem_records: int
     eye_care_day_redemptions: int
     reversal_points_forgone: int
+    reversals_capped_in_clearing_order: int
     shift_days: int
     first_business_time: datetime
     last_business_time: datetime
@@ -177,7 +193,7 @@ def _later(moment: datetime, delta: timedelta, zone: ZoneInfo) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class _Draft:
-    """``repeat`` identical records before their seq is known.
+    """A record before its seq is known.
 
     ``order`` is the creation rank (ties in business time keep it); ``original`` is the ``order`` of the EARN
     a REVERSAL gives back.
@@ -196,7 +212,11 @@ class _Draft:
     category: str = ""
     offer_ref: str = ""
     original: int | None = None
-    repeat: int = 1
+
+    @property
+    def credits(self) -> bool:
+        """True for an EARN the hub accepts under RL1: a member, spend > 0 and points > 0."""
+        return self.kind is RecordKind.EARN and self.member_token != "" and self.amount_fen > 0 and self.points > 0
 
 
 @dataclass(slots=True)
@@ -227,9 +247,7 @@ class _Original:
             part = min(quantity - taken, slot.quantity)
             if part <= 0:
                 continue
-            value = (
-                slot.fen if part == slot.quantity else min(slot.fen, line_value_fen(part, slot.unit_price))
-            )
+            value = slot.fen if part == slot.quantity else min(slot.fen, line_value_fen(part, slot.unit_price))
             slot.quantity -= part
             slot.fen -= value
             taken += part
@@ -239,6 +257,31 @@ class _Original:
     def holds(self, stock_code: str) -> bool:
         """True when some quantity of ``stock_code`` is still uncancelled."""
         return any(slot.quantity > 0 for slot in self.slots.get(stock_code, ()))
+
+
+@dataclass(slots=True)
+class _Member:
+    """A member's points of its issuer: the balance now and, for ``period``, what it may spend.
+
+    ``opening`` is the balance when the member was first seen in ``period`` (nothing of the period had
+    happened to it yet, so it is the balance at the start of the period); ``redeemed`` what it has
+    redeemed since.
+    """
+
+    offer: Offer
+    balance: int = 0
+    period: str = ""
+    opening: int = 0
+    redeemed: int = 0
+
+    def enter(self, period: str) -> None:
+        """Starts ``period`` for this member, unless already in it."""
+        if period != self.period:
+            self.period, self.opening, self.redeemed = period, self.balance, 0
+
+    def spendable(self) -> int:
+        """Settled points not yet redeemed this period, never more than the balance now."""
+        return max(min(self.opening - self.redeemed, self.balance), 0)
 
 
 class _FenCache(dict[tuple[int, Decimal], int]):
@@ -263,6 +306,7 @@ def _priced(invoice: Invoice, fen: _FenCache) -> tuple[int, dict[str, list[_Slot
 
 _DUE, _SWEEP, _INVOICE = 0, 1, 2
 """Ranks of events at the same instant: due redemptions, then the promotion sweep, then invoices."""
+_FILE_RANK = {partner_id: rank for rank, partner_id in enumerate(CLEARING_ORDER)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,21 +316,27 @@ class _Event:
     at: datetime
     rank: int
     invoice: Invoice | None = None
-    issuer: str = ""
     token: str = ""
 
 
 @dataclass
 class _Simulation:
-    """Plays the events in business-time order and writes drafts; balances are per member token."""
+    """Plays the events in business-time order, a month at a time, and writes drafts.
+
+    The drafts of the current month stay in ``month`` until it is over; then ``close_month`` clears them
+    as the hub will and cuts the reversals it would not be able to take in full.
+    """
 
     zone: ZoneInfo
     queue: list[tuple[datetime, int, int, _Event]] = field(default_factory=list)
     tickets: itertools.count[int] = field(default_factory=itertools.count)
+    orders: itertools.count[int] = field(default_factory=itertools.count)
+    period: str = ""
+    month: list[_Draft] = field(default_factory=list)
     drafts: list[_Draft] = field(default_factory=list)
-    balances: dict[str, int] = field(default_factory=dict)
-    preferred: dict[str, Offer] = field(default_factory=dict)
+    members: dict[str, _Member] = field(default_factory=dict)
     purchases: dict[str, dict[str, list[_Original]]] = field(default_factory=dict)
+    reversed: dict[int, _Original] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     fen: _FenCache = field(default_factory=_FenCache)
 
@@ -295,17 +345,22 @@ class _Simulation:
         heapq.heappush(self.queue, (_instant(event.at), event.rank, next(self.tickets), event))
 
     def run(self) -> None:
-        """Plays the queued events, and those they schedule, until none is left."""
+        """Plays the queued events, and those they schedule, until none is left; closes each month."""
         while self.queue:
             event = heapq.heappop(self.queue)[-1]
+            period = period_of(event.at, self.zone)
+            if period != self.period:
+                self.close_month()
+                self.period = period
             if event.rank == _DUE:
-                self._redeem_while_possible(event.issuer, event.token, event.at)
+                self.due(event.token, event.at)
             elif event.invoice is None:
                 self.promo_sweep(event.at)
             elif event.invoice.is_cancellation:
                 self.cancellation(event.invoice, event.at)
             else:
                 self.purchase(event.invoice, event.at)
+        self.close_month()
 
     def _add(
         self,
@@ -322,20 +377,26 @@ class _Simulation:
         category: str = "",
         offer_ref: str = "",
         original: int | None = None,
-        repeat: int = 1,
     ) -> _Draft:
-        """Appends a draft with the next creation rank."""
+        """Adds a draft to the current month with the next creation rank."""
         draft = _Draft(
-            len(self.drafts), reporter, kind, at, issuer_id, fulfiller_id, member_token, points, amount_fen,
-            receipt_ref, category, offer_ref, original, repeat,
+            next(self.orders), reporter, kind, at, issuer_id, fulfiller_id, member_token, points, amount_fen,
+            receipt_ref, category, offer_ref, original,
         )  # fmt: skip
-        self.drafts.append(draft)
+        self.month.append(draft)
         return draft
+
+    def _member(self, token: str) -> _Member:
+        """The member of ``token``, in the current period."""
+        member = self.members[token]
+        member.enter(self.period)
+        return member
 
     # EARN ----------------------------------------------------------------------------------------
 
     def purchase(self, invoice: Invoice, at: datetime) -> None:
-        """EARN for a non-cancellation invoice; credits it and redeems when the hub would accept it (RL1)."""
+        """EARN for a non-cancellation invoice; credits it when the hub would accept it (RL1) and makes a
+        redemption due an hour later."""
         spend, slots = _priced(invoice, self.fen)
         if invoice.customer_id is None:
             self._earn(ANONYMOUS_REPORTER, "", invoice, at, spend)
@@ -344,15 +405,17 @@ class _Simulation:
         issuer = issuer_of(invoice.customer_id)
         token = member_token(issuer, invoice.customer_id)
         earn = self._earn(issuer, token, invoice, at, spend)
-        if spend <= 0 or earn.points <= 0:
+        if not earn.credits:
             self.counts["earn_records_uncredited"] += 1
             return
-        self.balances[token] = self.balances.get(token, 0) + earn.points
+        if token not in self.members:
+            self.members[token] = _Member(preferred_offer(token, issuer))
+        self._member(token).balance += earn.points
         original = _Original(earn.order, earn.points, spend, slots)
         bought = self.purchases.setdefault(token, {})
         for stock_code in slots:
             bought.setdefault(stock_code, []).append(original)
-        self.schedule(_Event(_later(at, REDEEM_DELAY, self.zone), _DUE, issuer=issuer, token=token))
+        self.schedule(_Event(_later(at, REDEEM_DELAY, self.zone), _DUE, token=token))
 
     def _earn(self, issuer: str, token: str, invoice: Invoice, at: datetime, spend: int) -> _Draft:
         """The EARN of ``invoice``: a point per whole ``EARN_FEN_PER_POINT`` of spend, as is (even <= 0)."""
@@ -370,16 +433,17 @@ class _Simulation:
 
     # REDEEM --------------------------------------------------------------------------------------
 
-    def _offer(self, issuer: str, token: str) -> Offer:
-        offer = self.preferred.get(token)
-        if offer is None:
-            offer = self.preferred[token] = preferred_offer(token, issuer)
-        return offer
-
-    def _redeem(self, offer: Offer, token: str, at: datetime, price: int, times: int) -> None:
-        """``times`` REDEEMs of ``offer`` at ``price`` each, at ``at``, reported by the offer's fulfiller."""
-        self.balances[token] -= price * times
-        self.counts["redeem_records"] += times
+    def _redeem_if_spendable(self, token: str, at: datetime) -> bool:
+        """One REDEEM of the member's preferred offer at ``at``, at that local day's price, if its spendable
+        points cover it; reported by the offer's fulfiller."""
+        member = self._member(token)
+        offer = member.offer
+        price = offer.price_on(at.astimezone(self.zone).date())
+        if member.spendable() < price:
+            return False
+        member.balance -= price
+        member.redeemed += price
+        self.counts["redeem_records"] += 1
         self._add(
             offer.fulfiller_id,
             RecordKind.REDEEM,
@@ -391,25 +455,18 @@ class _Simulation:
             amount_fen=offer.face_value_fen,
             category=offer.category,
             offer_ref=offer.offer_ref,
-            repeat=times,
         )
+        return True
 
-    def _redeem_while_possible(self, issuer: str, token: str, at: datetime) -> None:
-        """At ``at`` (an hour after a purchase) redeems the preferred offer, at that local day's price, while
-        the balance allows."""
-        offer = self._offer(issuer, token)
-        price = offer.price_on(at.astimezone(self.zone).date())
-        times = self.balances[token] // price
-        if times > 0:
-            self._redeem(offer, token, at, price, times)
+    def due(self, token: str, at: datetime) -> None:
+        """An hour after a credited purchase: the member redeems its preferred offer once, if it can."""
+        self._redeem_if_spendable(token, at)
 
     def promo_sweep(self, at: datetime) -> None:
-        """At 10:00 of a promotion day, each member whose offer is on promotion and affordable redeems."""
+        """At 10:00 of a promotion day, each member whose offer is on promotion redeems it once, if it can."""
         day = at.astimezone(self.zone).date()
-        for token in sorted(self.balances):
-            offer = self.preferred[token]
-            if offer.has_promo_on(day) and self.balances[token] >= offer.price_on(day):
-                self._redeem(offer, token, at, offer.price_on(day), 1)
+        for token in sorted(self.members):
+            if self.members[token].offer.has_promo_on(day) and self._redeem_if_spendable(token, at):
                 self.counts["eye_care_day_redemptions"] += 1
 
     # REVERSAL ------------------------------------------------------------------------------------
@@ -442,21 +499,21 @@ class _Simulation:
         candidates = self.purchases.get(token, {}).get(line.stock_code, [])
         return next((o for o in reversed(candidates) if o.holds(line.stock_code)), None)
 
-    def _reverse(
-        self, issuer: str, token: str, invoice: Invoice, at: datetime, original: _Original, fen: int
-    ) -> None:
-        """Gives back spend and points of ``original``; points capped at the member's balance."""
+    def _reverse(self, issuer: str, token: str, invoice: Invoice, at: datetime, original: _Original, fen: int) -> None:
+        """Gives back spend and points of ``original``; points capped at the member's balance now (and, when
+        the month is closed, at the balance the hub will see)."""
+        member = self._member(token)
         amount = min(fen, max(original.remaining_fen, 0))
         original.remaining_fen -= amount
         due = max(original.points_standing - max(original.remaining_fen, 0) // EARN_FEN_PER_POINT[issuer], 0)
-        points = min(due, self.balances[token])
+        points = min(due, member.balance)
         self.counts["reversal_points_forgone"] += due - points
         if points == 0 and amount == 0:
             return
         original.points_standing -= points
-        self.balances[token] -= points
+        member.balance -= points
         self.counts["reversal_records"] += 1
-        self._add(
+        draft = self._add(
             issuer,
             RecordKind.REVERSAL,
             at,
@@ -467,6 +524,56 @@ class _Simulation:
             receipt_ref=invoice.invoice_no,
             original=original.earn_order,
         )
+        self.reversed[draft.order] = original
+
+    # the hub's view ------------------------------------------------------------------------------
+
+    def close_month(self) -> None:
+        """Clears the month's drafts as the hub will, and cuts each REVERSAL to the balance the hub sees then.
+
+        The hub clears the month's files one after another in ``CLEARING_ORDER``, each in seq (business-time)
+        order, starting from the balances at the start of the month. So a fulfiller's REDEEM may be cleared
+        before an EARN or a REVERSAL that came earlier in business time. The points a REVERSAL does not take
+        back are forgone: they stay on the original and with the member.
+        """
+        hub: dict[str, int] = {}
+        kept: list[_Draft] = []
+        for draft in sorted(self.month, key=_clearing_key):
+            token = draft.member_token
+            if draft.kind is RecordKind.EARN and not draft.credits:  # anonymous, or worth nothing
+                kept.append(draft)
+                continue
+            held = hub.setdefault(token, self.members[token].opening)
+            if draft.credits:
+                hub[token] = held + draft.points
+            elif draft.kind is RecordKind.REDEEM:
+                hub[token] = held - draft.points
+            else:
+                draft = self._cut(draft, max(held, 0))
+                hub[token] = held - draft.points
+                if draft.points == 0 and draft.amount_fen == 0:
+                    self.counts["reversal_records"] -= 1
+                    continue
+            kept.append(draft)
+        self.drafts.extend(kept)
+        self.month.clear()
+        self.reversed.clear()
+
+    def _cut(self, reversal: _Draft, held: int) -> _Draft:
+        """``reversal`` taking back at most ``held`` points; what it leaves stays standing and with the member."""
+        cut = reversal.points - held
+        if cut <= 0:
+            return reversal
+        self.reversed[reversal.order].points_standing += cut
+        self.members[reversal.member_token].balance += cut
+        self.counts["reversal_points_forgone"] += cut
+        self.counts["reversals_capped_in_clearing_order"] += 1
+        return replace(reversal, points=held)
+
+
+def _clearing_key(draft: _Draft) -> tuple[int, datetime, int]:
+    """Where the hub clears ``draft`` within its month: its file's turn, then its place in the file."""
+    return _FILE_RANK[draft.reporter], _instant(draft.business_time), draft.order
 
 
 # --- assembly ------------------------------------------------------------------------------------
@@ -486,38 +593,31 @@ def _earn_refs(groups: Mapping[tuple[str, str], list[_Draft]]) -> dict[int, Reco
     """(file id, seq) of every EARN draft, by draft order."""
     refs: dict[int, RecordRef] = {}
     for (period, _), group in groups.items():
-        seq = 1
-        for draft in group:
+        for seq, draft in enumerate(group, start=1):
             if draft.kind is RecordKind.EARN:
                 refs[draft.order] = RecordRef(file_id_for(period), seq)
-            seq += draft.repeat
     return refs
 
 
 def _records(group: Iterable[_Draft], refs: Mapping[int, RecordRef]) -> tuple[SettlementRecord, ...]:
-    """The records of one file, seq 1..n; a draft with ``repeat`` n gives n records."""
-    records: list[SettlementRecord] = []
-    for d in group:
-        original = None if d.original is None else refs[d.original]
-        first = len(records) + 1
-        records.extend(
-            SettlementRecord(
-                first + k,
-                d.kind,
-                d.business_time,
-                d.issuer_id,
-                d.fulfiller_id,
-                d.member_token,
-                d.points,
-                d.amount_fen,
-                d.receipt_ref,
-                d.category,
-                d.offer_ref,
-                original,
-            )
-            for k in range(d.repeat)
+    """The records of one file, seq 1..n."""
+    return tuple(
+        SettlementRecord(
+            seq,
+            d.kind,
+            d.business_time,
+            d.issuer_id,
+            d.fulfiller_id,
+            d.member_token,
+            d.points,
+            d.amount_fen,
+            d.receipt_ref,
+            d.category,
+            d.offer_ref,
+            None if d.original is None else refs[d.original],
         )
-    return tuple(records)
+        for seq, d in enumerate(group, start=1)
+    )
 
 
 def _assemble(drafts: Iterable[_Draft], zone: ZoneInfo) -> tuple[MonthFiles, ...]:
@@ -548,9 +648,7 @@ def _simulate(
     return sim
 
 
-def _stats(
-    invoices: list[Invoice], span: tuple[datetime, datetime], sim: _Simulation, shift: timedelta
-) -> ReplayStats:
+def _stats(invoices: list[Invoice], span: tuple[datetime, datetime], sim: _Simulation, shift: timedelta) -> ReplayStats:
     lines = count_lines(invoices)
     c = sim.counts
     return ReplayStats(
@@ -561,7 +659,7 @@ def _stats(
         cancellation_lines_without_customer=c["cancellation_lines_without_customer"],
         cancellation_lines_capped=c["cancellation_lines_capped"],
         invoices=len(invoices),
-        members=len(sim.balances),
+        members=len(sim.members),
         earn_records=c["earn_records"],
         earn_records_without_member=c["earn_records_without_member"],
         earn_records_uncredited=c["earn_records_uncredited"],
@@ -569,6 +667,7 @@ def _stats(
         redeem_records=c["redeem_records"],
         eye_care_day_redemptions=c["eye_care_day_redemptions"],
         reversal_points_forgone=c["reversal_points_forgone"],
+        reversals_capped_in_clearing_order=c["reversals_capped_in_clearing_order"],
         shift_days=shift.days,
         first_business_time=span[0],
         last_business_time=span[1],

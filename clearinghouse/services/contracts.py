@@ -216,6 +216,7 @@ def sign_contract(
         uow.session.flush()
         if _view(uow.session, row).status is ContractStatus.AWAITING_HUB:
             _countersign(uow.session, hub, row, now)
+            uow.session.flush()
         view = _view(uow.session, row)
         try:
             uow.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -96,7 +96,8 @@ def add_partner_key(
     """Add an Ed25519 public key (SPKI PEM or ssh-ed25519 line). The same key again answers the same;
     a key already held by another partner is a conflict. A private key is refused and never stored."""
     key = load_public_key(key_text)
-    start = valid_from or now
+    start = (valid_from or now).astimezone(UTC)
+    valid_to = valid_to.astimezone(UTC) if valid_to is not None else None
     if valid_to is not None and valid_to <= start:
         raise Conflict("valid_to must be after valid_from", code="KEY_WINDOW_INVALID")
     with unit_of_work(engine) as uow:
@@ -161,6 +162,13 @@ def issue_api_token(*, engine: Engine, now: datetime, principal: str) -> str:
         uow.session.add(ApiCredentialRow(token_sha256=_digest(token), principal=principal, created_at=now))
         uow.commit()
     return token
+
+
+def issue_partner_token(*, engine: Engine, now: datetime, partner_id: str) -> str:
+    """A token for a registered partner; never an admin token, whatever the id asked for."""
+    if partner_id == ADMIN:
+        raise NotFound(f"no partner {partner_id!r}", code="PARTNER_NOT_FOUND")
+    return issue_api_token(engine=engine, now=now, principal=partner_id)
 
 
 def authenticate(*, engine: Engine, token: str) -> str:

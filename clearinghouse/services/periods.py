@@ -200,6 +200,17 @@ def list_statements(*, engine: Engine, period: Period) -> list[StatementDocument
         return [StatementDocument(r.period, r.partner_id, r.net_fen, r.csv_bytes, r.csv_signature) for r in rows]
 
 
-def list_closes(*, engine: Engine) -> list[PeriodCloseRow]:
+@dataclass(frozen=True)
+class CloseSummary:
+    period: str
+    closed_at: datetime
+    gross_fen: int
+    net_fen: int
+    efficiency: str
+    record_count: int
+
+
+def list_closes(*, engine: Engine) -> list[CloseSummary]:
     with unit_of_work(engine, read_only=True) as uow:
-        return list(uow.session.scalars(select(PeriodCloseRow).order_by(PeriodCloseRow.period)))
+        rows = uow.session.scalars(select(PeriodCloseRow).order_by(col(PeriodCloseRow.period)))
+        return [CloseSummary(r.period, r.closed_at, r.gross_fen, r.net_fen, r.efficiency, r.record_count) for r in rows]

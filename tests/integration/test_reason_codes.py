@@ -34,10 +34,21 @@ def detail_line(seq: int, row: Row) -> list[object]:
     """A CHSF/1 detail line from a factory row; any field may be overridden with raw text."""
     moment = row["business_time"]
     original = row.get("original")
-    return ["D", seq, str(row["kind"]), format_time(moment) if isinstance(moment, datetime) else moment,
-            row["issuer_id"], row["fulfiller_id"], row["member_token"], row["points"], row["amount_fen"],
-            row.get("receipt_ref", ""), row.get("category", ""), row.get("offer_ref", ""),
-            str(original) if original else ""]
+    return [
+        "D",
+        seq,
+        str(row["kind"]),
+        format_time(moment) if isinstance(moment, datetime) else moment,
+        row["issuer_id"],
+        row["fulfiller_id"],
+        row["member_token"],
+        row["points"],
+        row["amount_fen"],
+        row.get("receipt_ref", ""),
+        row.get("category", ""),
+        row.get("offer_ref", ""),
+        str(original) if original else "",
+    ]
 
 
 def csv_bytes(lines: list[list[object]]) -> bytes:
@@ -46,19 +57,33 @@ def csv_bytes(lines: list[list[object]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def chsf(partner_id: str, file_id: str, rows: list[Row], *, header: list[object] | None = None,
-         trailer: list[object] | None = None) -> bytes:
+def chsf(
+    partner_id: str,
+    file_id: str,
+    rows: list[Row],
+    *,
+    header: list[object] | None = None,
+    trailer: list[object] | None = None,
+) -> bytes:
     lines = [detail_line(seq, row) for seq, row in enumerate(rows, start=1)]
     counted = ["T", len(rows), sum(int(r["points"]) for r in rows), sum(int(r["amount_fen"]) for r in rows)]
-    return csv_bytes([header or ["H", "CHSF/1", partner_id, file_id, "2026-12-01T01:00:00Z"], *lines,
-                      trailer or counted])
+    return csv_bytes(
+        [header or ["H", "CHSF/1", partner_id, file_id, "2026-12-01T01:00:00Z"], *lines, trailer or counted]
+    )
 
 
 def submit_raw(hub: Hub, partner_id: str, content: bytes, signature: bytes, *, max_bytes: int | None = None):
     return submit_settlement_file(
-        engine=hub.engine, hub=hub.signer, now=hub.now(), zone_name=hub.config.timezone, partner_id=partner_id,
-        content=io.BytesIO(content), signature_blob=signature,
-        max_bytes=hub.config.max_file_bytes if max_bytes is None else max_bytes, batch_size=hub.config.batch_size)
+        engine=hub.engine,
+        hub=hub.signer,
+        now=hub.now(),
+        zone_name=hub.config.timezone,
+        partner_id=partner_id,
+        content=io.BytesIO(content),
+        signature_blob=signature,
+        max_bytes=hub.config.max_file_bytes if max_bytes is None else max_bytes,
+        batch_size=hub.config.batch_size,
+    )
 
 
 # ------------------------------------------------------------------ reading the database
@@ -75,17 +100,22 @@ def accounts(hub: Hub) -> dict[str, tuple[int, int]]:
 
 def record_row(hub: Hub, partner_id: str, file_id: str, seq: int) -> tuple[int, str, str | None]:
     with hub.engine.connect() as connection:
-        row = connection.execute(text(
-            "SELECT r.id, r.status, r.reason_code FROM clearing_record r JOIN settlement_file f ON f.id = r.file_pk"
-            " WHERE f.partner_id = :p AND f.file_id = :f AND r.seq = :s"), {"p": partner_id, "f": file_id, "s": seq}
+        row = connection.execute(
+            text(
+                "SELECT r.id, r.status, r.reason_code FROM clearing_record r JOIN settlement_file f ON f.id = r.file_pk"
+                " WHERE f.partner_id = :p AND f.file_id = :f AND r.seq = :s"
+            ),
+            {"p": partner_id, "f": file_id, "s": seq},
         ).one()
         return int(row[0]), row[1], row[2]
 
 
 def transfers_of(hub: Hub, record_id: int) -> list[tuple[str, str, int]]:
     with hub.engine.connect() as connection:
-        rows = connection.execute(text(
-            "SELECT debit_account, credit_account, amount FROM ledger_transfer WHERE record_id = :r"), {"r": record_id})
+        rows = connection.execute(
+            text("SELECT debit_account, credit_account, amount FROM ledger_transfer WHERE record_id = :r"),
+            {"r": record_id},
+        )
         return [(debit, credit, int(amount)) for debit, credit, amount in rows]
 
 
@@ -99,7 +129,7 @@ class RecordCase:
     alliance: dict[str, Any] = field(default_factory=dict)
 
 
-# a genuine record each reporter can send after the bad one ("bystander" holds 100 cvs points)
+# a genuine record each reporter sends after the bad one (a fulfiller's needs "bystander" to hold 100 cvs points)
 GENUINE = {
     CVS: earn("bystander", 10, receipt="R-OK"),
     CINEMA: redeem("bystander", 10),
@@ -116,33 +146,50 @@ RECORD_CASES = {
     "RECORD_POINTS_INVALID": RecordCase("RECORD_POINTS_INVALID", CVS, earn("m1", 0, 100)),
     "RECORD_MEMBER_MISSING": RecordCase("RECORD_MEMBER_MISSING", CINEMA, redeem("", 10)),
     "RECORD_SAME_PARTY": RecordCase(
-        "RECORD_SAME_PARTY", CVS, redeem("m1", 10, fulfiller=CVS, category="groceries"), EARNED_100),
+        "RECORD_SAME_PARTY", CVS, redeem("m1", 10, fulfiller=CVS, category="groceries"), EARNED_100
+    ),
     "RL1_MEMBER_MISSING": RecordCase("RL1_MEMBER_MISSING", CVS, earn("", 10)),
     "RL1_RECEIPT_MISSING": RecordCase("RL1_RECEIPT_MISSING", CVS, earn("m1", 10, receipt="")),
     "RL1_SPEND_NOT_POSITIVE": RecordCase("RL1_SPEND_NOT_POSITIVE", CVS, earn("m1", 10, 0)),
     "RL2_NO_ACTIVE_CONTRACT": RecordCase(
-        "RL2_NO_ACTIVE_CONTRACT", CINEMA, redeem("e1", 10, issuer=EYEWEAR),
-        ((EYEWEAR, "P1", (earn("e1", 100, issuer=EYEWEAR),)),)),
+        "RL2_NO_ACTIVE_CONTRACT",
+        CINEMA,
+        redeem("e1", 10, issuer=EYEWEAR),
+        ((EYEWEAR, "P1", (earn("e1", 100, issuer=EYEWEAR),)),),
+    ),
     "RL2_CATEGORY_NOT_ALLOWED": RecordCase(
-        "RL2_CATEGORY_NOT_ALLOWED", CINEMA, redeem("m1", 10, category="books"), EARNED_100),
+        "RL2_CATEGORY_NOT_ALLOWED", CINEMA, redeem("m1", 10, category="books"), EARNED_100
+    ),
     "RL4_LICENCE_INVALID": RecordCase(
-        "RL4_LICENCE_INVALID", RIDE, earn("m1", 10, issuer=RIDE), alliance={"ride_licence": date(2026, 11, 4)}),
+        "RL4_LICENCE_INVALID", RIDE, earn("m1", 10, issuer=RIDE), alliance={"ride_licence": date(2026, 11, 4)}
+    ),
     "RL5_CASH_EQUIVALENT": RecordCase(
-        "RL5_CASH_EQUIVALENT", CINEMA, redeem("m1", 10, category="gift_card"), EARNED_100),
+        "RL5_CASH_EQUIVALENT", CINEMA, redeem("m1", 10, category="gift_card"), EARNED_100
+    ),
     "EARN_NO_ACTIVE_PROGRAM": RecordCase(
-        "EARN_NO_ACTIVE_PROGRAM", CVS, earn("m1", 10, when=at(31, month=12, year=2025))),
+        "EARN_NO_ACTIVE_PROGRAM", CVS, earn("m1", 10, when=at(31, month=12, year=2025))
+    ),
     "EARN_OVER_PROGRAM_CAP": RecordCase("EARN_OVER_PROGRAM_CAP", CVS, earn("m1", 101, 10000)),
     "CONTRACT_CAP_EXCEEDED": RecordCase(
-        "CONTRACT_CAP_EXCEEDED", CINEMA, redeem("m1", 51),
-        ((CVS, "P1", (earn("m1", 100),)), (CINEMA, "P2", (redeem("m1", 50),))), alliance={"cinema_cap": 100}),
+        "CONTRACT_CAP_EXCEEDED",
+        CINEMA,
+        redeem("m1", 51),
+        ((CVS, "P1", (earn("m1", 100),)), (CINEMA, "P2", (redeem("m1", 50),))),
+        alliance={"cinema_cap": 100},
+    ),
     "POINTS_INSUFFICIENT": RecordCase(
-        "POINTS_INSUFFICIENT", CINEMA, redeem("m1", 11), ((CVS, "P1", (earn("m1", 10),)),)),
-    "REV_ORIGINAL_MISSING": RecordCase("REV_ORIGINAL_MISSING", CVS, {**reversal("P1#1", "m1", 10), "original": None},
-                                       EARNED_100),
+        "POINTS_INSUFFICIENT", CINEMA, redeem("m1", 11), ((CVS, "P1", (earn("m1", 10),)),)
+    ),
+    "REV_ORIGINAL_MISSING": RecordCase(
+        "REV_ORIGINAL_MISSING", CVS, {**reversal("P1#1", "m1", 10), "original": None}, EARNED_100
+    ),
     "REV_ORIGINAL_NOT_FOUND": RecordCase("REV_ORIGINAL_NOT_FOUND", CVS, reversal("P9#1", "m1", 10), EARNED_100),
     "REV_ORIGINAL_NOT_REVERSIBLE": RecordCase(
-        "REV_ORIGINAL_NOT_REVERSIBLE", CVS, reversal("P1#2", "m1", 1),
-        ((CVS, "P1", (earn("m1", 100), reversal("P1#1", "m1", 10))),)),
+        "REV_ORIGINAL_NOT_REVERSIBLE",
+        CVS,
+        reversal("P1#2", "m1", 1),
+        ((CVS, "P1", (earn("m1", 100), reversal("P1#1", "m1", 10))),),
+    ),
     "REV_ORIGINAL_MISMATCH": RecordCase("REV_ORIGINAL_MISMATCH", CVS, reversal("P1#1", "m2", 10), EARNED_100),
     "REV_BEFORE_ORIGINAL": RecordCase("REV_BEFORE_ORIGINAL", CVS, reversal("P1#1", "m1", 10, when=at(4)), EARNED_100),
     "REV_EXCEEDS_ORIGINAL": RecordCase("REV_EXCEEDS_ORIGINAL", CVS, reversal("P1#1", "m1", 101), EARNED_100),
@@ -158,7 +205,8 @@ def member_balance(snapshot: dict[str, tuple[int, int]], issuer: str, member: st
 def test_record_level_code_refuses_that_record_only_and_posts_nothing_for_it(hub, name):
     case = RECORD_CASES[name]
     alliance = Alliance.standard(hub, **case.alliance)
-    for partner_id, file_id, rows in ((CVS, "SETUP", (earn("bystander", 100),)), *case.before):
+    setup = () if case.reporter == CVS else ((CVS, "SETUP", (earn("bystander", 100),)),)  # for GENUINE
+    for partner_id, file_id, rows in (*setup, *case.before):
         assert submit(hub, alliance, partner_id, file_id, list(rows)).refused == 0
     before, transfers_before = accounts(hub), count(hub, "ledger_transfer")
 
@@ -220,30 +268,42 @@ LINE = detail_line(1, GOOD_ROWS[0])
 FILE_CASES: dict[str, tuple[str, Callable[[Alliance], Submission]]] = {
     "FILE_SIGNATURE_INVALID": ("FILE_SIGNATURE_INVALID", _tampered),
     "FILE_SIGNATURE_MALFORMED": (
-        "FILE_SIGNATURE_MALFORMED", lambda a: Submission(chsf(CVS, "F1", GOOD_ROWS), b"not a signature")),
+        "FILE_SIGNATURE_MALFORMED",
+        lambda a: Submission(chsf(CVS, "F1", GOOD_ROWS), b"not a signature"),
+    ),
     "FILE_ENCODING_INVALID": (
-        "FILE_ENCODING_INVALID", lambda a: signed(a, chsf(CVS, "F1", GOOD_ROWS).replace(b"m1", b"m\xff"))),
+        "FILE_ENCODING_INVALID",
+        lambda a: signed(a, chsf(CVS, "F1", GOOD_ROWS).replace(b"m1", b"m\xff")),
+    ),
     "FILE_STRUCTURE_INVALID": ("FILE_STRUCTURE_INVALID", lambda a: signed(a, _lines(HEADER, LINE))),
     "FILE_RECORD_MALFORMED": (
-        "FILE_RECORD_MALFORMED", lambda a: signed(a, _lines(HEADER, [*LINE[:7], "ten", *LINE[8:]], ["T", 1, 10, 1000]))),
+        "FILE_RECORD_MALFORMED",
+        lambda a: signed(a, _lines(HEADER, [*LINE[:7], "ten", *LINE[8:]], ["T", 1, 10, 1000])),
+    ),
     "FILE_SEQUENCE_INVALID": (
-        "FILE_SEQUENCE_INVALID", lambda a: signed(a, _lines(HEADER, ["D", 2, *LINE[2:]], ["T", 1, 10, 1000]))),
+        "FILE_SEQUENCE_INVALID",
+        lambda a: signed(a, _lines(HEADER, ["D", 2, *LINE[2:]], ["T", 1, 10, 1000])),
+    ),
     "FILE_COUNT_MISMATCH": (
-        "FILE_COUNT_MISMATCH", lambda a: signed(a, chsf(CVS, "F1", GOOD_ROWS, trailer=["T", 2, 10, 1000]))),
+        "FILE_COUNT_MISMATCH",
+        lambda a: signed(a, chsf(CVS, "F1", GOOD_ROWS, trailer=["T", 2, 10, 1000])),
+    ),
     "FILE_TOTALS_MISMATCH": (
-        "FILE_TOTALS_MISMATCH", lambda a: signed(a, chsf(CVS, "F1", GOOD_ROWS, trailer=["T", 1, 11, 1000]))),
+        "FILE_TOTALS_MISMATCH",
+        lambda a: signed(a, chsf(CVS, "F1", GOOD_ROWS, trailer=["T", 1, 11, 1000])),
+    ),
     "FILE_PARTNER_MISMATCH": ("FILE_PARTNER_MISMATCH", lambda a: signed(a, chsf(CINEMA, "F1", GOOD_ROWS))),
     "FILE_VERSION_UNSUPPORTED": (
         "FILE_VERSION_UNSUPPORTED",
-        lambda a: signed(a, chsf(CVS, "F1", GOOD_ROWS, header=["H", "CHSF/2", *HEADER[2:]]))),
+        lambda a: signed(a, chsf(CVS, "F1", GOOD_ROWS, header=["H", "CHSF/2", *HEADER[2:]])),
+    ),
     "FILE_DUPLICATE": ("FILE_DUPLICATE", _duplicate),
     "FILE_TOO_LARGE": ("FILE_TOO_LARGE", _too_large),
 }
 
 
 def state(hub: Hub) -> tuple[int, int, int, dict[str, tuple[int, int]]]:
-    return (count(hub, "settlement_file"), count(hub, "clearing_record"), count(hub, "ledger_transfer"),
-            accounts(hub))
+    return (count(hub, "settlement_file"), count(hub, "clearing_record"), count(hub, "ledger_transfer"), accounts(hub))
 
 
 @pytest.mark.parametrize("name", list(FILE_CASES))
@@ -257,8 +317,7 @@ def test_file_level_code_refuses_the_whole_file_with_a_signed_acknowledgement(hu
     submission = make(alliance)
 
     with pytest.raises(FileRejected) as caught:
-        submit_raw(hub, submission.partner_id, submission.content, submission.signature,
-                   max_bytes=submission.max_bytes)
+        submit_raw(hub, submission.partner_id, submission.content, submission.signature, max_bytes=submission.max_bytes)
 
     rejected = caught.value
     assert rejected.code == code

@@ -24,6 +24,7 @@ import pytest
 
 from clearinghouse.demo import retail
 from clearinghouse.demo.alliance import (
+    BOOKS_SHUXIANG,
     CINEMA_GUANGYING,
     CVS_YIDA,
     EYEWEAR_MINGMOU,
@@ -32,9 +33,12 @@ from clearinghouse.demo.alliance import (
     PARTNERS,
     PARTNERS_BY_ID,
     RIDE_KUAIXING,
+    TEA_CHAYU,
     offers_for_issuer,
 )
 from clearinghouse.demo.replay import (
+    CLEARING_ORDER,
+    PartnerFile,
     Replay,
     issuer_of,
     member_token,
@@ -57,6 +61,9 @@ Row = tuple[str, str, int, str, str, str]
 
 ANCHOR: Row = ("599999", "ANCHOR", 1, "2026-11-27 12:50", "1.00", "")
 """An anonymous last invoice: 2011-12-09 12:50 in the file, so the shift is 5,467 days for AS_OF."""
+
+RUNNER_ORDER = [CVS_YIDA, EYEWEAR_MINGMOU, BOOKS_SHUXIANG, CINEMA_GUANGYING, RIDE_KUAIXING, TEA_CHAYU]
+"""How the demo runner submits a month's files to the hub: the issuers, then the other partners by id."""
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
@@ -119,6 +126,33 @@ def of_member(result: Replay, customer: str) -> list[SettlementRecord]:
 def file_of(result: Replay, period: str, partner: str) -> tuple[SettlementRecord, ...]:
     month = next(m for m in result.months if m.period == period)
     return month.files[partner].records
+
+
+def credited(record: SettlementRecord) -> bool:
+    """True for an EARN the hub accepts under RL1 (a member, spend > 0, points > 0)."""
+    return record.kind is RecordKind.EARN and record.member_token != "" and record.amount_fen > 0 and record.points > 0
+
+
+def clear_like_the_hub(result: Replay) -> tuple[list[SettlementRecord], Counter[str]]:
+    """Clears the files as the demo runner submits them and the hub clears them: month after month, the files
+    in RUNNER_ORDER, each file's records in seq order, every member's balance carried along.
+
+    Returns the REDEEMs and REVERSALs the hub would refuse with POINTS_INSUFFICIENT (the balance is then left
+    as it was), and the balances by member token at the end.
+    """
+    balances: Counter[str] = Counter()
+    refused: list[SettlementRecord] = []
+    for month in result.months:
+        assert set(month.files) <= set(RUNNER_ORDER)
+        for partner in RUNNER_ORDER:
+            for r in month.files[partner].records if partner in month.files else ():
+                if r.kind is RecordKind.EARN:
+                    balances[r.member_token] += r.points if credited(r) else 0
+                elif balances[r.member_token] < r.points:
+                    refused.append(r)
+                else:
+                    balances[r.member_token] -= r.points
+    return refused, balances
 
 
 def local(text: str) -> datetime:
@@ -366,33 +400,60 @@ def test_cancellations_of_purchases_before_the_data_set_are_counted_not_reported
 
 
 def test_a_reversal_never_takes_the_member_below_zero(tmp_path: Path) -> None:
-    customer = customer_preferring("MILKTEA", CVS_YIDA)  # 150 points
+    customer = customer_preferring("MILKTEA", CVS_YIDA)  # 150 points, at tea-chayu
     result = run(tmp_path, [
-        ("1001", "A", 20, "2026-03-02 10:00", "1.00", customer),  # 208 points; a milk tea at 11:00 -> 58 left
-        ("C1002", "A", -20, "2026-03-02 15:00", "1.00", customer),  # gives back the whole purchase
+        ("1001", "A", 20, "2026-02-02 10:00", "1.00", customer),  # 208 points, to spend from March
+        ("1002", "B", 1, "2026-03-02 10:00", "1.00", customer),  # +10 = 218; a milk tea at 11:00: 68 left
+        ("C1003", "A", -20, "2026-03-02 15:00", "1.00", customer),  # gives back all 208 of February's purchase
     ])  # fmt: skip
-    _, redeem, reversal = of_member(result, customer)
-    assert (redeem.kind, redeem.points) == (RecordKind.REDEEM, 150)
-    assert redeem.business_time == local("2026-03-02 11:00")
-    assert (reversal.kind, reversal.amount_fen, reversal.points) == (RecordKind.REVERSAL, 20_800, 58)
-    assert result.stats.reversal_points_forgone == 208 - 58
-
-
-def test_a_cancellation_within_the_hour_comes_before_the_redemption(tmp_path: Path) -> None:
-    customer = customer_preferring("MILKTEA", CVS_YIDA)  # 150 points
-    result = run(tmp_path, [
-        ("1001", "A", 20, "2026-03-02 10:00", "1.00", customer),  # 208 points; milk tea due at 11:00
-        ("C1002", "A", -15, "2026-03-02 10:20", "1.00", customer),  # 156 points back: 52 left
-        ("1003", "A", 10, "2026-03-02 10:40", "1.00", customer),  # +104 = 156: a tea at 11:00, none at 11:40
-    ])  # fmt: skip
-    records = of_member(result, customer)
-    assert [(r.kind, r.points, r.business_time.strftime("%H:%M")) for r in records] == [
-        (RecordKind.EARN, 208, "10:00"),
-        (RecordKind.REVERSAL, 156, "10:20"),
-        (RecordKind.EARN, 104, "10:40"),
-        (RecordKind.REDEEM, 150, "11:00"),  # due for 1001, paid with what 1003 brought
+    assert [(r.kind, r.points, r.business_time) for r in of_member(result, customer)] == [
+        (RecordKind.EARN, 208, local("2026-02-02 10:00")),
+        (RecordKind.EARN, 10, local("2026-03-02 10:00")),
+        (RecordKind.REDEEM, 150, local("2026-03-02 11:00")),
+        (RecordKind.REVERSAL, 68, local("2026-03-02 15:00")),  # all the member holds: 140 points forgone
     ]
-    assert result.stats.reversal_points_forgone == 0
+    assert result.stats.reversal_points_forgone == 208 - 68
+    assert result.stats.reversals_capped_in_clearing_order == 0
+    # The hub clears cvs-yida's file (EARN, REVERSAL) before tea-chayu's (the REDEEM): had the reversal taken
+    # 208 points, it would have been accepted and the milk tea refused.
+    refused, balances = clear_like_the_hub(result)
+    assert refused == [] and balances[member_token(CVS_YIDA, customer)] == 0
+
+
+def test_a_reversal_takes_back_at_most_what_the_hub_sees_when_it_clears_it(tmp_path: Path) -> None:
+    customer = customer_preferring("WATER", EYEWEAR_MINGMOU)  # 20 points of eyewear-mingmou, at cvs-yida
+    result = run(tmp_path, [
+        ("1001", "A", 10, "2026-02-02 10:00", "1.00", customer),  # 104 points, to spend from March
+        ("1002", "B", 3, "2026-03-02 10:00", "1.00", customer),  # +31 = 135; a water at 11:00: 115 held
+        ("C1003", "A", -10, "2026-03-09 10:00", "1.00", customer),  # gives back 1001: 104 due, 115 held
+        ("1004", "B", 1, "2026-03-16 10:00", "1.00", customer),  # +10; a water at 11:00 (21 held, 84 to spend)
+    ])  # fmt: skip
+    assert [(r.kind, r.points, r.business_time) for r in of_member(result, customer)] == [
+        (RecordKind.EARN, 104, local("2026-02-02 10:00")),
+        (RecordKind.EARN, 31, local("2026-03-02 10:00")),
+        (RecordKind.REDEEM, 20, local("2026-03-02 11:00")),
+        (RecordKind.REVERSAL, 95, local("2026-03-09 10:00")),
+        (RecordKind.EARN, 10, local("2026-03-16 10:00")),
+        (RecordKind.REDEEM, 20, local("2026-03-16 11:00")),
+    ]
+    # In business time the member holds 115 points at the cancellation, enough for 104. But the hub clears
+    # cvs-yida's March file first, with BOTH waters (104 - 40 = 64), then eyewear-mingmou's: EARN 31 (95), the
+    # REVERSAL, EARN 10. A REVERSAL of 104 would be refused there, so it takes 95 and 9 points are forgone.
+    yida = [
+        r for r in file_of(result, "2026-03", CVS_YIDA) if r.member_token == member_token(EYEWEAR_MINGMOU, customer)
+    ]
+    assert [(r.kind, r.points) for r in yida] == [(RecordKind.REDEEM, 20), (RecordKind.REDEEM, 20)]
+    assert result.stats.reversal_points_forgone == 9
+    assert result.stats.reversals_capped_in_clearing_order == 1
+    refused, balances = clear_like_the_hub(result)
+    assert refused == [] and balances[member_token(EYEWEAR_MINGMOU, customer)] == 10
+
+
+def test_the_replay_clears_files_in_the_order_the_demo_runner_submits_them() -> None:
+    from clearinghouse.demo.run import _file_order  # the runner itself: the replay must mirror it
+
+    files = {p.partner_id: PartnerFile(p.partner_id, "SF-2026-03", ()) for p in reversed(PARTNERS)}
+    assert [f.partner_id for f in _file_order(files)] == RUNNER_ORDER == list(CLEARING_ORDER)
 
 
 def test_a_reversal_of_nothing_is_not_reported(tmp_path: Path) -> None:
@@ -409,24 +470,67 @@ def test_a_reversal_of_nothing_is_not_reported(tmp_path: Path) -> None:
 # --- REDEEM -----------------------------------------------------------------------------------------------
 
 
-def test_a_member_redeems_the_preferred_offer_an_hour_after_the_balance_reaches_it(tmp_path: Path) -> None:
+def test_one_redemption_an_hour_after_each_purchase_never_a_loop(tmp_path: Path) -> None:
     customer = customer_preferring("TICKET", CVS_YIDA)  # 400 points at cinema-guangying
     result = run(tmp_path, [
-        ("1001", "A", 30, "2026-03-02 10:00", "1.00", customer),  # 312 points: not yet
-        ("1002", "A", 30, "2026-03-03 10:00", "2.00", customer),  # +624 = 936: two tickets, 136 left
+        ("1001", "A", 300, "2026-02-02 10:00", "1.00", customer),  # 3,120 points, to spend from March
+        ("1002", "A", 1, "2026-03-02 10:00", "1.00", customer),  # +10: ONE ticket at 11:00, not seven
+        ("1003", "A", 1, "2026-03-03 10:00", "1.00", customer),  # +10: one more
     ])  # fmt: skip
     records = of_member(result, customer)
-    assert [(r.kind, r.points) for r in records] == [
-        (RecordKind.EARN, 312), (RecordKind.EARN, 624), (RecordKind.REDEEM, 400), (RecordKind.REDEEM, 400),
-    ]  # fmt: skip
+    assert [(r.kind, r.points, r.business_time) for r in records] == [
+        (RecordKind.EARN, 3_120, local("2026-02-02 10:00")),
+        (RecordKind.EARN, 10, local("2026-03-02 10:00")),
+        (RecordKind.REDEEM, 400, local("2026-03-02 11:00")),
+        (RecordKind.EARN, 10, local("2026-03-03 10:00")),
+        (RecordKind.REDEEM, 400, local("2026-03-03 11:00")),
+    ]
     redeem = records[2]
-    assert redeem.business_time == local("2026-03-03 11:00")
     assert (redeem.issuer_id, redeem.fulfiller_id, redeem.member_token) == (
         CVS_YIDA, CINEMA_GUANGYING, member_token(CVS_YIDA, customer),
     )  # fmt: skip
     assert (redeem.amount_fen, redeem.category, redeem.offer_ref) == (4_000, "cinema", "TICKET")
     tickets = file_of(result, "2026-03", CINEMA_GUANGYING)
     assert [r.seq for r in tickets] == [1, 2]
+
+
+def test_points_earned_in_a_month_can_be_spent_from_the_next_month(tmp_path: Path) -> None:
+    customer = customer_preferring("MILKTEA", CVS_YIDA)  # 150 points
+    result = run(tmp_path, [
+        ("1001", "A", 20, "2026-03-02 10:00", "1.00", customer),  # 208 points: nothing to spend in March
+        ("1002", "A", 20, "2026-03-31 10:00", "1.00", customer),  # 416 held, still nothing to spend
+        ("1003", "A", 1, "2026-04-01 10:00", "1.00", customer),  # April opens at 416: a tea (266 left to spend)
+        ("1004", "A", 1, "2026-04-02 10:00", "1.00", customer),  # a tea (116 left to spend)
+        ("1005", "A", 20, "2026-04-03 10:00", "1.00", customer),  # 344 held, 116 to spend: no tea
+        ("1006", "A", 1, "2026-05-04 10:00", "1.00", customer),  # May opens at 344: a tea
+    ])  # fmt: skip
+    assert [(r.kind, r.points, r.business_time) for r in of_member(result, customer)] == [
+        (RecordKind.EARN, 208, local("2026-03-02 10:00")),
+        (RecordKind.EARN, 208, local("2026-03-31 10:00")),
+        (RecordKind.EARN, 10, local("2026-04-01 10:00")),
+        (RecordKind.REDEEM, 150, local("2026-04-01 11:00")),
+        (RecordKind.EARN, 10, local("2026-04-02 10:00")),
+        (RecordKind.REDEEM, 150, local("2026-04-02 11:00")),
+        (RecordKind.EARN, 208, local("2026-04-03 10:00")),
+        (RecordKind.EARN, 10, local("2026-05-04 10:00")),
+        (RecordKind.REDEEM, 150, local("2026-05-04 11:00")),
+    ]
+
+
+def test_points_given_back_cannot_be_spent_and_a_cancellation_within_the_hour_comes_first(tmp_path: Path) -> None:
+    customer = customer_preferring("MILKTEA", CVS_YIDA)  # 150 points
+    result = run(tmp_path, [
+        ("1001", "A", 20, "2026-02-02 10:00", "1.00", customer),  # 208 points, to spend from March
+        ("1002", "B", 1, "2026-03-02 10:00", "1.00", customer),  # +10 = 218; a tea due at 11:00
+        ("C1003", "A", -15, "2026-03-02 10:20", "1.00", customer),  # 156 of February's points back: 62 held
+    ])  # fmt: skip
+    assert [(r.kind, r.points, r.business_time) for r in of_member(result, customer)] == [
+        (RecordKind.EARN, 208, local("2026-02-02 10:00")),
+        (RecordKind.EARN, 10, local("2026-03-02 10:00")),
+        (RecordKind.REVERSAL, 156, local("2026-03-02 10:20")),
+        # no tea at 11:00: 208 left to spend this month, but the member holds only 62
+    ]
+    assert result.stats.reversal_points_forgone == 0
 
 
 def test_preferred_offer_is_picked_from_the_issuers_offers_by_token_hash() -> None:
@@ -442,16 +546,20 @@ def test_preferred_offer_is_picked_from_the_issuers_offers_by_token_hash() -> No
 def test_eye_care_day_lens_costs_1500_and_members_redeem_at_ten(tmp_path: Path) -> None:
     waiting = customer_preferring("LENS", CVS_YIDA)
     late = customer_preferring("LENS", CVS_YIDA, after=int(waiting))
+    fresh = customer_preferring("LENS", CVS_YIDA, after=int(late))
     result = run(tmp_path, [
         ("1001", "A", 170, "2026-05-29 10:00", "1.00", waiting),  # 1,768 points: short of 2,000
-        ("1002", "A", 160, "2026-06-05 23:30", "1.00", late),  # 1,664 points; at 00:30 on 6 June it is 1,500
+        ("1002", "A", 160, "2026-05-29 10:00", "1.00", late),  # 1,664 points
+        ("1003", "A", 1, "2026-06-05 23:30", "1.00", late),  # due at 00:30 on 6 June, when a lens is 1,500
+        ("1004", "A", 200, "2026-06-01 10:00", "1.00", fresh),  # 2,080 points of June: not to spend in June
     ])  # fmt: skip
     (late_redeem,) = [r for r in of_member(result, late) if r.kind is RecordKind.REDEEM]
     assert (late_redeem.business_time, late_redeem.points) == (local("2026-06-06 00:30"), 1_500)
     (sweep,) = [r for r in of_member(result, waiting) if r.kind is RecordKind.REDEEM]
     assert (sweep.business_time, sweep.points, sweep.amount_fen) == (local("2026-06-06 10:00"), 1_500, 20_000)
     assert (sweep.fulfiller_id, sweep.offer_ref, sweep.category) == (EYEWEAR_MINGMOU, "LENS", "eyewear")
-    assert result.stats.eye_care_day_redemptions == 1  # the late member has 164 points left by 10:00
+    assert [r.kind for r in of_member(result, fresh)] == [RecordKind.EARN]
+    assert result.stats.eye_care_day_redemptions == 1  # the late member has 164 points left to spend by 10:00
 
 
 def test_a_redemption_after_midnight_of_the_last_day_belongs_to_the_next_month(tmp_path: Path) -> None:
@@ -460,7 +568,7 @@ def test_a_redemption_after_midnight_of_the_last_day_belongs_to_the_next_month(t
     (earn,) = file_of(result, "2026-06", EYEWEAR_MINGMOU)
     (redeem,) = [r for r in file_of(result, "2026-07", CVS_YIDA) if r.kind is RecordKind.REDEEM]
     assert earn.business_time == local("2026-06-30 23:30")
-    assert (redeem.issuer_id, redeem.points) == (EYEWEAR_MINGMOU, 20)
+    assert (redeem.issuer_id, redeem.points) == (EYEWEAR_MINGMOU, 20)  # July opens with June's points
     assert redeem.business_time == local("2026-07-01 00:30")
 
 
@@ -470,9 +578,11 @@ def test_a_redemption_after_midnight_of_the_last_day_belongs_to_the_next_month(t
 def test_each_file_is_numbered_1_to_n_in_business_time_order(tmp_path: Path) -> None:
     customer = customer_preferring("BUNDLE", EYEWEAR_MINGMOU)  # 50 points, at cvs-yida
     result = run(tmp_path, [
-        ("1001", "A", 10, "2026-03-02 10:00", "1.00", customer),  # 104 points: 2 bundles at 11:00
-        ("1002", "A", 1, "2026-03-02 10:30", "1.00", ""),  # a cvs-yida EARN at 10:30, written after them
-        ("1003", "A", 1, "2026-03-02 12:00", "1.00", ""),
+        ("1001", "A", 10, "2026-02-02 10:00", "1.00", customer),  # 104 points, to spend from March
+        ("1002", "A", 1, "2026-03-02 10:00", "1.00", customer),  # a bundle at 11:00
+        ("1003", "A", 1, "2026-03-02 10:00", "1.00", customer),  # and another one at 11:00
+        ("1004", "A", 1, "2026-03-02 10:30", "1.00", ""),  # a cvs-yida EARN at 10:30
+        ("1005", "A", 1, "2026-03-02 12:00", "1.00", ""),
     ])  # fmt: skip
     yida = file_of(result, "2026-03", CVS_YIDA)
     assert [(r.seq, r.kind, r.business_time.strftime("%H:%M")) for r in yida] == [
@@ -537,22 +647,35 @@ def check_reversals(records: list[tuple[str, str, SettlementRecord]]) -> None:
 
 
 def check_balances(records: list[tuple[str, str, SettlementRecord]]) -> None:
-    """Replaying the records in the replay's own order, no member's balance ever goes below zero.
+    """Replaying the records in business-time order, no member's balance ever goes below zero.
 
     Same instant: redemptions due first, then the issuer's records in seq order. Only the EARNs the hub
     accepts under RL1 (a member, spend > 0, points > 0) credit anything.
     """
     balance: Counter[tuple[str, str]] = Counter()
-    for _, _, r in sorted(
-        records, key=lambda x: (x[2].business_time, x[2].kind is not RecordKind.REDEEM, x[2].seq)
-    ):
+    for _, _, r in sorted(records, key=lambda x: (x[2].business_time, x[2].kind is not RecordKind.REDEEM, x[2].seq)):
         key = (r.issuer_id, r.member_token)
         if r.kind is RecordKind.EARN:
-            credited = r.member_token != "" and r.amount_fen > 0 and r.points > 0
-            balance[key] += r.points if credited else 0
+            balance[key] += r.points if credited(r) else 0
         else:
             balance[key] -= r.points
             assert balance[key] >= 0, r
+
+
+def check_one_redemption_per_purchase(records: list[tuple[str, str, SettlementRecord]]) -> None:
+    """A member redeems at most once an hour after each of its credited purchases, plus once in the Eye Care
+    Day sweep (10:00 on 6 June): never a run of identical redemptions."""
+    due: Counter[tuple[str, datetime]] = Counter()
+    redeemed: Counter[tuple[str, datetime]] = Counter()
+    for _, _, r in records:
+        if credited(r):
+            due[r.member_token, r.business_time.astimezone(UTC) + timedelta(hours=1)] += 1
+        elif r.kind is RecordKind.REDEEM:
+            redeemed[r.member_token, r.business_time.astimezone(UTC)] += 1
+    for (token, at), count in redeemed.items():
+        wall = at.astimezone(SHANGHAI)
+        sweep = (wall.month, wall.day, wall.hour, wall.minute) == (6, 6, 10, 0)
+        assert count <= due[token, at] + sweep, (token, wall)
 
 
 @pytest.mark.slow
@@ -572,8 +695,14 @@ def test_the_real_data_set(capsys: pytest.CaptureFixture[str]) -> None:
     kinds = Counter(r.kind for _, _, r in records)
     assert kinds[RecordKind.EARN] == stats.earn_records and kinds[RecordKind.REDEEM] == stats.redeem_records
     assert kinds[RecordKind.REVERSAL] == stats.reversal_records
+    assert (stats.earn_records, stats.reversal_records, stats.redeem_records) == (22_064, 3_789, 12_890)
+    assert (stats.members, stats.eye_care_day_redemptions) == (4_338, 324)
+    assert (stats.reversal_points_forgone, stats.reversals_capped_in_clearing_order) == (0, 0)
     check_reversals(records)
     check_balances(records)
+    check_one_redemption_per_purchase(records)
+    refused, _ = clear_like_the_hub(result)
+    assert refused == []  # the hub, clearing the files in the runner's order, refuses no REDEEM nor REVERSAL
     with capsys.disabled():
         print(f"\nreal replay: {elapsed:.1f} s, {len(records)} records, {dict(kinds)}")
     assert elapsed < 30

@@ -44,8 +44,19 @@ def chsf(*rows: list[str], newline: str = "\n") -> bytes:
 
 
 def detail(seq: int, **fields: str) -> list[str]:
-    names = ["kind", "business_time", "issuer_id", "fulfiller_id", "member_token", "points", "amount_fen",
-             "receipt_ref", "category", "offer_ref", "original"]
+    names = [
+        "kind",
+        "business_time",
+        "issuer_id",
+        "fulfiller_id",
+        "member_token",
+        "points",
+        "amount_fen",
+        "receipt_ref",
+        "category",
+        "offer_ref",
+        "original",
+    ]
     values = dict(zip(names, EARN_LINE[2:], strict=True)) | fields
     return ["D", str(seq), *(values[name] for name in names)]
 
@@ -67,8 +78,15 @@ def details_of(data: bytes) -> list[RawDetail]:
 
 def a_record(seq: int, kind: RecordKind, **changes: object) -> SettlementRecord:
     fields: dict[str, object] = {
-        "seq": seq, "kind": kind, "business_time": datetime(2026, 11, 5, 12, tzinfo=SHANGHAI), "issuer_id": "cvs",
-        "fulfiller_id": "", "member_token": "m1", "points": 100, "amount_fen": 10000, "receipt_ref": "R-1",
+        "seq": seq,
+        "kind": kind,
+        "business_time": datetime(2026, 11, 5, 12, tzinfo=SHANGHAI),
+        "issuer_id": "cvs",
+        "fulfiller_id": "",
+        "member_token": "m1",
+        "points": 100,
+        "amount_fen": 10000,
+        "receipt_ref": "R-1",
     }
     return SettlementRecord(**(fields | changes))  # type: ignore[arg-type]
 
@@ -81,10 +99,26 @@ def written(records: list[SettlementRecord], *, file_id: str = "F1") -> bytes:
 
 SMALL_FILE = [
     a_record(1, RecordKind.EARN),
-    a_record(2, RecordKind.REDEEM, fulfiller_id="cinema", points=40, amount_fen=0, receipt_ref="",
-             category="cinema", offer_ref="IMAX, 2D", business_time=datetime(2026, 11, 6, 20, 30, tzinfo=SHANGHAI)),
-    a_record(3, RecordKind.REVERSAL, points=10, amount_fen=1000, receipt_ref="", original=RecordRef("F0", 7),
-             business_time=datetime(2026, 11, 7, 1, 2, 3, tzinfo=UTC)),
+    a_record(
+        2,
+        RecordKind.REDEEM,
+        fulfiller_id="cinema",
+        points=40,
+        amount_fen=0,
+        receipt_ref="",
+        category="cinema",
+        offer_ref="IMAX, 2D",
+        business_time=datetime(2026, 11, 6, 20, 30, tzinfo=SHANGHAI),
+    ),
+    a_record(
+        3,
+        RecordKind.REVERSAL,
+        points=10,
+        amount_fen=1000,
+        receipt_ref="",
+        original=RecordRef("F0", 7),
+        business_time=datetime(2026, 11, 7, 1, 2, 3, tzinfo=UTC),
+    ),
 ]
 
 
@@ -110,15 +144,35 @@ def test_writes_an_empty_file_as_header_and_zero_trailer():
 
 
 def test_writes_chinese_text_as_utf8_without_bom():
-    data = written([a_record(1, RecordKind.REDEEM, fulfiller_id="cinema", category="cinema",
-                             offer_ref="电影票，双人套餐", member_token="会员-甲")])
+    data = written(
+        [
+            a_record(
+                1,
+                RecordKind.REDEEM,
+                fulfiller_id="cinema",
+                category="cinema",
+                offer_ref="电影票，双人套餐",
+                member_token="会员-甲",
+            )
+        ]
+    )
     assert not data.startswith(b"\xef\xbb\xbf")
-    assert "D,1,REDEEM,2026-11-05T12:00:00+08:00,cvs,cinema,会员-甲,100,10000,R-1,cinema,电影票，双人套餐,\n".encode() in data
+    line = "D,1,REDEEM,2026-11-05T12:00:00+08:00,cvs,cinema,会员-甲,100,10000,R-1,cinema,电影票，双人套餐,\n"
+    assert line.encode("utf-8") in data
 
 
 def test_write_then_read_gives_back_the_same_records():
-    records = [*SMALL_FILE, a_record(4, RecordKind.REDEEM, fulfiller_id="cinema", category="cinema",
-                                     offer_ref='他说"好"，然后, 走了', member_token="会员-乙")]
+    records = [
+        *SMALL_FILE,
+        a_record(
+            4,
+            RecordKind.REDEEM,
+            fulfiller_id="cinema",
+            category="cinema",
+            offer_ref='他说"好"，然后, 走了',
+            member_token="会员-乙",
+        ),
+    ]
     data = written(records)
     summary = scan(io.BytesIO(data))
     assert summary.header == FileHeader("CHSF/1", "cvs", "F1", CREATED)
@@ -160,8 +214,9 @@ def test_tolerates(name, transform):
 
 
 def test_reads_chinese_text_and_quoted_commas_in_fields():
-    line = detail(1, kind="REDEEM", fulfiller_id="cinema", category="cinema", offer_ref="电影票, 双人",
-                  member_token="会员,甲")
+    line = detail(
+        1, kind="REDEEM", fulfiller_id="cinema", category="cinema", offer_ref="电影票, 双人", member_token="会员,甲"
+    )
     data = chsf(HEADER, line, ["T", "1", "100", "10000"])
     assert b'"\xe7\x94\xb5' in data  # the field was quoted because of its comma
     (raw,) = details_of(data)
@@ -207,20 +262,35 @@ STRUCTURAL_REFUSALS = [
     ("version CHSF/2", chsf(["H", "CHSF/2", *HEADER[2:]], EARN_LINE, TRAILER_1), "FILE_VERSION_UNSUPPORTED"),
     ("lowercase version", chsf(["H", "chsf/1", *HEADER[2:]], EARN_LINE, TRAILER_1), "FILE_VERSION_UNSUPPORTED"),
     ("empty file id", chsf(["H", "CHSF/1", "cvs", "", HEADER[4]], EARN_LINE, TRAILER_1), "FILE_STRUCTURE_INVALID"),
-    ("file id with a space", chsf(["H", "CHSF/1", "cvs", "F 1", HEADER[4]], EARN_LINE, TRAILER_1),
-     "FILE_STRUCTURE_INVALID"),
-    ("file id of 65 characters", chsf(["H", "CHSF/1", "cvs", "F" * 65, HEADER[4]], EARN_LINE, TRAILER_1),
-     "FILE_STRUCTURE_INVALID"),
-    ("partner id with a slash", chsf(["H", "CHSF/1", "cvs/x", "F1", HEADER[4]], EARN_LINE, TRAILER_1),
-     "FILE_STRUCTURE_INVALID"),
-    ("creation time without offset", chsf([*HEADER[:4], "2026-12-01T01:00:00"], EARN_LINE, TRAILER_1),
-     "FILE_STRUCTURE_INVALID"),
+    (
+        "file id with a space",
+        chsf(["H", "CHSF/1", "cvs", "F 1", HEADER[4]], EARN_LINE, TRAILER_1),
+        "FILE_STRUCTURE_INVALID",
+    ),
+    (
+        "file id of 65 characters",
+        chsf(["H", "CHSF/1", "cvs", "F" * 65, HEADER[4]], EARN_LINE, TRAILER_1),
+        "FILE_STRUCTURE_INVALID",
+    ),
+    (
+        "partner id with a slash",
+        chsf(["H", "CHSF/1", "cvs/x", "F1", HEADER[4]], EARN_LINE, TRAILER_1),
+        "FILE_STRUCTURE_INVALID",
+    ),
+    (
+        "creation time without offset",
+        chsf([*HEADER[:4], "2026-12-01T01:00:00"], EARN_LINE, TRAILER_1),
+        "FILE_STRUCTURE_INVALID",
+    ),
     ("creation time a date", chsf([*HEADER[:4], "2026-12-01"], EARN_LINE, TRAILER_1), "FILE_STRUCTURE_INVALID"),
     ("no trailer", chsf(HEADER, EARN_LINE), "FILE_STRUCTURE_INVALID"),
     ("a line tagged X", chsf(HEADER, ["X", "1"], EARN_LINE, TRAILER_1), "FILE_STRUCTURE_INVALID"),
     ("a lowercase d tag", chsf(HEADER, ["d", *EARN_LINE[1:]], TRAILER_1), "FILE_STRUCTURE_INVALID"),
-    ("a blank line between details", chsf(HEADER, EARN_LINE, [], detail(2), ["T", "2", "200", "20000"]),
-     "FILE_STRUCTURE_INVALID"),
+    (
+        "a blank line between details",
+        chsf(HEADER, EARN_LINE, [], detail(2), ["T", "2", "200", "20000"]),
+        "FILE_STRUCTURE_INVALID",
+    ),
     ("a second header", chsf(HEADER, EARN_LINE, HEADER, TRAILER_1), "FILE_STRUCTURE_INVALID"),
     ("a detail after the trailer", chsf(HEADER, TRAILER_1, EARN_LINE), "FILE_STRUCTURE_INVALID"),
     ("two trailers", chsf(HEADER, EARN_LINE, TRAILER_1, TRAILER_1), "FILE_STRUCTURE_INVALID"),
@@ -234,8 +304,11 @@ STRUCTURAL_REFUSALS = [
     ("points not an integer", chsf(HEADER, detail(1, points="1.5"), TRAILER_1), "FILE_RECORD_MALFORMED"),
     ("points with a plus sign", chsf(HEADER, detail(1, points="+100"), TRAILER_1), "FILE_RECORD_MALFORMED"),
     ("points of 16 digits", chsf(HEADER, detail(1, points="1" * 16), TRAILER_1), "FILE_RECORD_MALFORMED"),
-    ("amount with a thousands separator", chsf(HEADER, detail(1, amount_fen="10,000"), TRAILER_1),
-     "FILE_RECORD_MALFORMED"),
+    (
+        "amount with a thousands separator",
+        chsf(HEADER, detail(1, amount_fen="10,000"), TRAILER_1),
+        "FILE_RECORD_MALFORMED",
+    ),
     ("amount empty", chsf(HEADER, detail(1, amount_fen=""), TRAILER_1), "FILE_RECORD_MALFORMED"),
     ("sequence not an integer", chsf(HEADER, ["D", "one", *EARN_LINE[2:]], TRAILER_1), "FILE_RECORD_MALFORMED"),
     ("sequence starting at 0", chsf(HEADER, detail(0), TRAILER_1), "FILE_SEQUENCE_INVALID"),
@@ -247,10 +320,12 @@ STRUCTURAL_REFUSALS = [
     ("trailer counts 0 of 1", chsf(HEADER, EARN_LINE, ["T", "0", "100", "10000"]), "FILE_COUNT_MISMATCH"),
     ("trailer points off by one", chsf(HEADER, EARN_LINE, ["T", "1", "101", "10000"]), "FILE_TOTALS_MISMATCH"),
     ("trailer fen off by one", chsf(HEADER, EARN_LINE, ["T", "1", "100", "9999"]), "FILE_TOTALS_MISMATCH"),
-    ("invalid UTF-8 in a detail", chsf(HEADER, EARN_LINE, TRAILER_1).replace(b"m1", b"m\xff"),
-     "FILE_ENCODING_INVALID"),
-    ("Latin-1 text", chsf(HEADER, detail(1, offer_ref="café"), TRAILER_1).replace("é".encode(), b"\xe9"),
-     "FILE_ENCODING_INVALID"),
+    ("invalid UTF-8 in a detail", chsf(HEADER, EARN_LINE, TRAILER_1).replace(b"m1", b"m\xff"), "FILE_ENCODING_INVALID"),
+    (
+        "Latin-1 text",
+        chsf(HEADER, detail(1, offer_ref="café"), TRAILER_1).replace("é".encode(), b"\xe9"),
+        "FILE_ENCODING_INVALID",
+    ),
     ("UTF-16", chsf(HEADER, EARN_LINE, TRAILER_1).decode().encode("utf-16"), "FILE_ENCODING_INVALID"),
 ]
 
@@ -278,19 +353,16 @@ def test_a_refusal_names_the_line():
 
 
 # the anchors of the id and integer patterns are ``$``, which also matches before a final newline
-@pytest.mark.xfail(strict=True, reason="BUG: _ID_RE uses `$`, so a quoted file id 'F1\\n' passes as an id and "
-                   "slips past the duplicate check of 'F1'")
 def test_refuses_a_file_id_with_a_trailing_newline():
     assert refusal(chsf(["H", "CHSF/1", "cvs", "F1\n", HEADER[4]], EARN_LINE, TRAILER_1)).code == (
-        "FILE_STRUCTURE_INVALID")
+        "FILE_STRUCTURE_INVALID"
+    )
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _INT_RE uses `$`, so a quoted '100\\n' is read as the integer 100")
 def test_refuses_points_with_a_trailing_newline():
     assert refusal(chsf(HEADER, detail(1, points="100\n"), TRAILER_1)).code == "FILE_RECORD_MALFORMED"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _REF_RE uses `$`, so an original 'F0#7\\n' is taken as F0#7")
 def test_refuses_an_original_with_a_trailing_newline():
     (raw,) = details_of(chsf(HEADER, detail(1, kind="REVERSAL", original="F0#7\n"), TRAILER_1))
     assert isinstance(to_record(raw), RecordProblem)
@@ -328,9 +400,18 @@ def test_to_record_builds_the_record():
     (raw,) = details_of(one_earn_file(member_token="会员-" + "甲" * (MAX_FIELD_CHARS - 3), original="F-0.a:b#12"))
     record = to_record(raw)
     assert record == SettlementRecord(
-        seq=1, kind=RecordKind.EARN, business_time=datetime(2026, 11, 5, 4, tzinfo=UTC), issuer_id="cvs",
-        fulfiller_id="", member_token="会员-" + "甲" * 125, points=100, amount_fen=10000, receipt_ref="R-1",
-        category="", offer_ref="", original=RecordRef("F-0.a:b", 12),
+        seq=1,
+        kind=RecordKind.EARN,
+        business_time=datetime(2026, 11, 5, 4, tzinfo=UTC),
+        issuer_id="cvs",
+        fulfiller_id="",
+        member_token="会员-" + "甲" * 125,
+        points=100,
+        amount_fen=10000,
+        receipt_ref="R-1",
+        category="",
+        offer_ref="",
+        original=RecordRef("F-0.a:b", 12),
     )
     assert len(record.member_token) == MAX_FIELD_CHARS
 
@@ -365,25 +446,36 @@ def test_parse_time_keeps_the_offset_given():
 
 @pytest.mark.parametrize(
     "text",
-    ["", "2026-11-05T12:00:00", "2026-11-05 12:00:00+08:00", "2026-11-05", "not a time at all, really",
-     "2026-13-05T12:00:00+08:00", "2026-11-05T25:00:00+08:00", "2026-11-05T12:00:00+08:00" + "0" * 20],
+    [
+        "",
+        "2026-11-05T12:00:00",
+        "2026-11-05 12:00:00+08:00",
+        "2026-11-05",
+        "not a time at all, really",
+        "2026-13-05T12:00:00+08:00",
+        "2026-11-05T25:00:00+08:00",
+        "2026-11-05T12:00:00+08:00" + "0" * 20,
+    ],
 )
 def test_parse_time_refuses(text):
     assert parse_time(text) is None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: parse_time accepts ISO 8601 forms that are not RFC 3339 "
-                   "(datetime.fromisoformat of Python 3.11 is much wider than RFC 3339)")
 @pytest.mark.parametrize(
     "text",
-    ["2026-11-05T12:00+08:00", "20261105T120000+0800", "2026-W45-4T12:00:00Z", "2026-11-05T12:00:00+08",
-     "2026-11-05T12:00:00,5+08:00", "2026-11-05T12:00:00 +08:00", "2026-11-05T12:00:00+08:00:30"],
+    [
+        "2026-11-05T12:00+08:00",
+        "20261105T120000+0800",
+        "2026-W45-4T12:00:00Z",
+        "2026-11-05T12:00:00+08",
+        "2026-11-05T12:00:00,5+08:00",
+        "2026-11-05T12:00:00 +08:00",
+        "2026-11-05T12:00:00+08:00:30",
+    ],
 )
 def test_parse_time_refuses_what_rfc3339_does_not_allow(text):
     assert parse_time(text) is None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: RFC 3339 §5.6 allows a lowercase 't' separator; parse_time "
-                   "demands an uppercase 'T' (while it does accept a lowercase 'z')")
 def test_parse_time_reads_a_lowercase_t():
     assert parse_time("2026-11-05t12:00:00z") == datetime(2026, 11, 5, 12, tzinfo=UTC)
