@@ -52,8 +52,9 @@ def database_url_pg() -> Iterator[str]:
 
 @pytest.fixture
 def hub(database_url: str, tmp_path: Path) -> Iterator[Hub]:
-    config = load_config({"database_url": database_url, "hub_key_path": str(tmp_path / "hub-key.pem"),
-                          "batch_size": 7}, environ={})
+    config = load_config(
+        {"database_url": database_url, "hub_key_path": str(tmp_path / "hub-key.pem"), "batch_size": 7}, environ={}
+    )
     opened = open_hub(config)
     opened.clock = lambda: NOW
     try:

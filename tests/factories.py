@@ -37,12 +37,16 @@ class PartyKey:
     private: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
 
     def public_pem(self) -> str:
-        return self.private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        return (
+            self.private.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
 
     def private_pem(self) -> bytes:
-        return self.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption())
+        return self.private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
 
     def sign(self, data: bytes) -> bytes:
         return self.private.sign(data)
@@ -53,79 +57,213 @@ class Alliance:
     keys: dict[str, PartyKey]
 
     @classmethod
-    def standard(cls, hub: Hub, *, cinema_cap: int | None = None, rounding: Rounding = Rounding.HALF_UP,
-                 ride_licence: date | None = date(2029, 12, 31)) -> Alliance:
+    def standard(
+        cls,
+        hub: Hub,
+        *,
+        cinema_cap: int | None = None,
+        rounding: Rounding = Rounding.HALF_UP,
+        ride_licence: date | None = date(2029, 12, 31),
+    ) -> Alliance:
         """cvs (issuer + fulfiller) and eyewear (issuer + fulfiller), cinema and ride (fulfillers); contract
         cvs → cinema/eyewear/ride from 2026-01-01 and eyewear → cvs from 2026-01-01, all signed."""
         alliance = cls({})
         alliance.register(hub, CVS, "易达便利", ["issuer", "fulfiller"], "convenience")
         alliance.register(hub, CINEMA, "光影影院", ["fulfiller"], "cinema")
         alliance.register(hub, EYEWEAR, "明眸眼镜", ["issuer", "fulfiller"], "eyewear")
-        alliance.register(hub, RIDE, "快行出行", ["issuer", "fulfiller"], "ride", online=True,
-                          licence=("京B2-20260417", ride_licence) if ride_licence else None)
-        alliance.contract(hub, terms(CVS, [
-            FulfillerTerms(fulfiller_id=CINEMA, rate_fen_per_point=Decimal("7.5"), categories=frozenset({"cinema"}),
-                           cap_points_per_period=cinema_cap),
-            FulfillerTerms(fulfiller_id=EYEWEAR, rate_fen_per_point=Decimal("8.8"), categories=frozenset({"eyewear"})),
-            FulfillerTerms(fulfiller_id=RIDE, rate_fen_per_point=Decimal("0.35"), categories=frozenset({"ride"})),
-        ], contract_id="cvs-alliance", rounding=rounding))
-        alliance.contract(hub, terms(EYEWEAR, [
-            FulfillerTerms(fulfiller_id=CVS, rate_fen_per_point=Decimal("9"), categories=frozenset({"groceries"})),
-        ], contract_id="eyewear-alliance"))
-        alliance.contract(hub, terms(RIDE, [
-            FulfillerTerms(fulfiller_id=CINEMA, rate_fen_per_point=Decimal("5"), categories=frozenset({"cinema"})),
-        ], contract_id="ride-alliance"))
+        alliance.register(
+            hub,
+            RIDE,
+            "快行出行",
+            ["issuer", "fulfiller"],
+            "ride",
+            online=True,
+            licence=("京B2-20260417", ride_licence) if ride_licence else None,
+        )
+        alliance.contract(
+            hub,
+            terms(
+                CVS,
+                [
+                    FulfillerTerms(
+                        fulfiller_id=CINEMA,
+                        rate_fen_per_point=Decimal("7.5"),
+                        categories=frozenset({"cinema"}),
+                        cap_points_per_period=cinema_cap,
+                    ),
+                    FulfillerTerms(
+                        fulfiller_id=EYEWEAR, rate_fen_per_point=Decimal("8.8"), categories=frozenset({"eyewear"})
+                    ),
+                    FulfillerTerms(
+                        fulfiller_id=RIDE, rate_fen_per_point=Decimal("0.35"), categories=frozenset({"ride"})
+                    ),
+                ],
+                contract_id="cvs-alliance",
+                rounding=rounding,
+            ),
+        )
+        alliance.contract(
+            hub,
+            terms(
+                EYEWEAR,
+                [
+                    FulfillerTerms(
+                        fulfiller_id=CVS, rate_fen_per_point=Decimal("9"), categories=frozenset({"groceries"})
+                    ),
+                ],
+                contract_id="eyewear-alliance",
+            ),
+        )
+        alliance.contract(
+            hub,
+            terms(
+                RIDE,
+                [
+                    FulfillerTerms(
+                        fulfiller_id=CINEMA, rate_fen_per_point=Decimal("5"), categories=frozenset({"cinema"})
+                    ),
+                ],
+                contract_id="ride-alliance",
+            ),
+        )
         return alliance
 
-    def register(self, hub: Hub, partner_id: str, name: str, roles: list[str], category: str, *,
-                 online: bool = False, licence: tuple[str, date | None] | None = None) -> None:
+    def register(
+        self,
+        hub: Hub,
+        partner_id: str,
+        name: str,
+        roles: list[str],
+        category: str,
+        *,
+        online: bool = False,
+        licence: tuple[str, date | None] | None = None,
+    ) -> None:
         partner_service.register_partner(
-            engine=hub.engine, now=hub.now(), partner_id=partner_id, name=name, roles=roles, category=category,
-            operates_online_platform=online, licence_number=licence[0] if licence else None,
-            licence_expires_on=licence[1] if licence else None)
+            engine=hub.engine,
+            now=hub.now(),
+            partner_id=partner_id,
+            name=name,
+            roles=roles,
+            category=category,
+            operates_online_platform=online,
+            licence_number=licence[0] if licence else None,
+            licence_expires_on=licence[1] if licence else None,
+        )
         self.keys[partner_id] = PartyKey()
-        partner_service.add_partner_key(engine=hub.engine, now=datetime(2025, 1, 1, tzinfo=UTC),
-                                        partner_id=partner_id, key_text=self.keys[partner_id].public_pem())
+        partner_service.add_partner_key(
+            engine=hub.engine,
+            now=datetime(2025, 1, 1, tzinfo=UTC),
+            partner_id=partner_id,
+            key_text=self.keys[partner_id].public_pem(),
+        )
 
     def contract(self, hub: Hub, contract_terms: ContractTerms, signers: list[str] | None = None) -> None:
-        view = contract_service.propose_contract(engine=hub.engine, now=hub.now(),
-                                                 terms_json=terms_to_json(contract_terms),
-                                                 hub_timezone=hub.config.timezone)
+        view = contract_service.propose_contract(
+            engine=hub.engine, now=hub.now(), terms_json=terms_to_json(contract_terms), hub_timezone=hub.config.timezone
+        )
         for party in contract_terms.parties() if signers is None else signers:
-            contract_service.sign_contract(engine=hub.engine, hub=hub.signer, now=hub.now(),
-                                           contract_id=view.contract_id, version=view.version, signer_id=party,
-                                           signature=self.keys[party].sign(view.canonical))
+            contract_service.sign_contract(
+                engine=hub.engine,
+                hub=hub.signer,
+                now=hub.now(),
+                contract_id=view.contract_id,
+                version=view.version,
+                signer_id=party,
+                signature=self.keys[party].sign(view.canonical),
+            )
 
 
-def terms(issuer: str, fulfillers: list[FulfillerTerms], *, contract_id: str, version: int = 1,
-          previous_hash: str | None = None, effective_from: date = date(2026, 1, 1),
-          effective_to: date | None = None, rounding: Rounding = Rounding.HALF_UP) -> ContractTerms:
-    return ContractTerms(contract_id=contract_id, version=version, previous_hash=previous_hash,
-                         title=f"{issuer} 联盟协议", issuer_id=issuer, earn_cap_points_per_yuan=Decimal("1"),
-                         fulfillers=tuple(fulfillers), effective_from=effective_from, effective_to=effective_to,
-                         rounding=rounding)
+def terms(
+    issuer: str,
+    fulfillers: list[FulfillerTerms],
+    *,
+    contract_id: str,
+    version: int = 1,
+    previous_hash: str | None = None,
+    effective_from: date = date(2026, 1, 1),
+    effective_to: date | None = None,
+    rounding: Rounding = Rounding.HALF_UP,
+) -> ContractTerms:
+    return ContractTerms(
+        contract_id=contract_id,
+        version=version,
+        previous_hash=previous_hash,
+        title=f"{issuer} 联盟协议",
+        issuer_id=issuer,
+        earn_cap_points_per_yuan=Decimal("1"),
+        fulfillers=tuple(fulfillers),
+        effective_from=effective_from,
+        effective_to=effective_to,
+        rounding=rounding,
+    )
 
 
-def earn(member: str, points: int, spend_fen: int | None = None, *, issuer: str = CVS, when: datetime | None = None,
-         receipt: str = "R-1") -> dict[str, Any]:
-    return {"kind": RecordKind.EARN, "issuer_id": issuer, "fulfiller_id": "", "member_token": member,
-            "points": points, "amount_fen": spend_fen if spend_fen is not None else points * 100,
-            "receipt_ref": receipt, "business_time": when or at(5)}
+def earn(
+    member: str,
+    points: int,
+    spend_fen: int | None = None,
+    *,
+    issuer: str = CVS,
+    when: datetime | None = None,
+    receipt: str = "R-1",
+) -> dict[str, Any]:
+    return {
+        "kind": RecordKind.EARN,
+        "issuer_id": issuer,
+        "fulfiller_id": "",
+        "member_token": member,
+        "points": points,
+        "amount_fen": spend_fen if spend_fen is not None else points * 100,
+        "receipt_ref": receipt,
+        "business_time": when or at(5),
+    }
 
 
-def redeem(member: str, points: int, *, issuer: str = CVS, fulfiller: str = CINEMA, category: str = "cinema",
-           when: datetime | None = None, face_fen: int = 0) -> dict[str, Any]:
-    return {"kind": RecordKind.REDEEM, "issuer_id": issuer, "fulfiller_id": fulfiller, "member_token": member,
-            "points": points, "amount_fen": face_fen, "category": category, "offer_ref": "OFFER",
-            "business_time": when or at(6)}
+def redeem(
+    member: str,
+    points: int,
+    *,
+    issuer: str = CVS,
+    fulfiller: str = CINEMA,
+    category: str = "cinema",
+    when: datetime | None = None,
+    face_fen: int = 0,
+) -> dict[str, Any]:
+    return {
+        "kind": RecordKind.REDEEM,
+        "issuer_id": issuer,
+        "fulfiller_id": fulfiller,
+        "member_token": member,
+        "points": points,
+        "amount_fen": face_fen,
+        "category": category,
+        "offer_ref": "OFFER",
+        "business_time": when or at(6),
+    }
 
 
-def reversal(original: str, member: str, points: int, spend_fen: int = 0, *, issuer: str = CVS,
-             fulfiller: str = "", when: datetime | None = None) -> dict[str, Any]:
+def reversal(
+    original: str,
+    member: str,
+    points: int,
+    spend_fen: int = 0,
+    *,
+    issuer: str = CVS,
+    fulfiller: str = "",
+    when: datetime | None = None,
+) -> dict[str, Any]:
     file_id, _, seq = original.partition("#")
-    return {"kind": RecordKind.REVERSAL, "issuer_id": issuer, "fulfiller_id": fulfiller, "member_token": member,
-            "points": points, "amount_fen": spend_fen, "original": RecordRef(file_id, int(seq)),
-            "business_time": when or at(7)}
+    return {
+        "kind": RecordKind.REVERSAL,
+        "issuer_id": issuer,
+        "fulfiller_id": fulfiller,
+        "member_token": member,
+        "points": points,
+        "amount_fen": spend_fen,
+        "original": RecordRef(file_id, int(seq)),
+        "business_time": when or at(7),
+    }
 
 
 def records(rows: list[dict[str, Any]]) -> list[SettlementRecord]:
@@ -135,17 +273,29 @@ def records(rows: list[dict[str, Any]]) -> list[SettlementRecord]:
     return out
 
 
-def file_bytes(partner_id: str, file_id: str, rows: list[dict[str, Any]],
-               created_at: datetime = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)) -> bytes:
+def file_bytes(
+    partner_id: str,
+    file_id: str,
+    rows: list[dict[str, Any]],
+    created_at: datetime = datetime(2026, 12, 1, 1, 0, tzinfo=UTC),
+) -> bytes:
     out = io.BytesIO()
     write_file(out, partner_id=partner_id, file_id=file_id, created_at=created_at, records=records(rows))
     return out.getvalue()
 
 
 def submit_bytes(hub: Hub, partner_id: str, content: bytes, signature: bytes) -> FileOutcome:
-    return submit_settlement_file(engine=hub.engine, hub=hub.signer, now=hub.now(), zone_name=hub.config.timezone,
-                                  partner_id=partner_id, content=io.BytesIO(content), signature_blob=signature,
-                                  max_bytes=hub.config.max_file_bytes, batch_size=hub.config.batch_size)
+    return submit_settlement_file(
+        engine=hub.engine,
+        hub=hub.signer,
+        now=hub.now(),
+        zone_name=hub.config.timezone,
+        partner_id=partner_id,
+        content=io.BytesIO(content),
+        signature_blob=signature,
+        max_bytes=hub.config.max_file_bytes,
+        batch_size=hub.config.batch_size,
+    )
 
 
 def submit(hub: Hub, alliance: Alliance, partner_id: str, file_id: str, rows: list[dict[str, Any]]) -> FileOutcome:

@@ -59,8 +59,13 @@ def test_demo_on_a_slice_of_the_real_data_keeps_its_invariants(tmp_path, databas
     if database == "postgresql":
         database_url = request.getfixturevalue("database_url_pg")
     out = tmp_path / "demo"
-    summary = run_demo(out=out, data=_slice(tmp_path, 60_000), as_of=AS_OF, database_url=database_url,
-                       console=Console(file=io.StringIO()))
+    summary = run_demo(
+        out=out,
+        data=_slice(tmp_path, 60_000),
+        as_of=AS_OF,
+        database_url=database_url,
+        console=Console(file=io.StringIO()),
+    )
     _check_invariants(out, summary)
 
 
@@ -75,5 +80,20 @@ def test_full_demo_keeps_its_invariants_and_statements_verify_with_openssl(tmp_p
     if shutil.which("openssl") is None:
         pytest.skip("openssl not installed: verified with the hub key in Python only")
     statement = out / "statements" / "2026-11" / "cvs-yida.csv"
-    subprocess.run(["openssl", "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", str(out / "hub-public.pem"),
-                    "-sigfile", f"{statement}.sig", "-in", str(statement)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-rawin",
+            "-pubin",
+            "-inkey",
+            str(out / "hub-public.pem"),
+            "-sigfile",
+            f"{statement}.sig",
+            "-in",
+            str(statement),
+        ],
+        check=True,
+        capture_output=True,
+    )

@@ -17,8 +17,9 @@ NOV = Period(2026, 11)
 
 
 def _close(hub, period=NOV, now=None):
-    return close_period(engine=hub.engine, hub=hub.signer, now=now or hub.now(), period=period,
-                        zone_name=hub.config.timezone)
+    return close_period(
+        engine=hub.engine, hub=hub.signer, now=now or hub.now(), period=period, zone_name=hub.config.timezone
+    )
 
 
 def _count(hub, table: str) -> int:
@@ -52,8 +53,7 @@ def test_close_moves_positions_onto_the_settlement_account_which_ends_at_zero(hu
     _two_way_trade(hub)
     _close(hub)
     with hub.engine.connect() as connection:
-        balances = dict(connection.execute(text(
-            "SELECT code, debits - credits FROM account WHERE unit = 'CNY'")).all())
+        balances = dict(connection.execute(text("SELECT code, debits - credits FROM account WHERE unit = 'CNY'")).all())
     assert all(value == 0 for value in balances.values()), balances
 
 
@@ -71,10 +71,13 @@ def test_a_period_closes_once_and_the_second_close_posts_nothing(hub):
 def test_the_unique_key_refuses_a_second_close_row_even_behind_the_service(hub):
     _close(hub)
     with pytest.raises(Exception), hub.engine.begin() as connection:  # noqa: B017 - any DB integrity error
-        connection.execute(text(
-            "INSERT INTO period_close (period, time_zone, closed_at, trigger, gross_fen, net_fen, efficiency,"
-            " record_count, hub_key_id) VALUES ('2026-11', 'Asia/Shanghai', '2026-12-03 04:00:00', 'x', 0, 0,"
-            " '0', 0, 'k')"))
+        connection.execute(
+            text(
+                "INSERT INTO period_close (period, time_zone, closed_at, trigger, gross_fen, net_fen, efficiency,"
+                " record_count, hub_key_id) VALUES ('2026-11', 'Asia/Shanghai', '2026-12-03 04:00:00', 'x', 0, 0,"
+                " '0', 0, 'k')"
+            )
+        )
 
 
 def test_a_period_that_has_not_ended_cannot_close(hub):
@@ -87,10 +90,16 @@ def test_period_boundaries_follow_shanghai_not_the_host(hub, odd_host_zone):
     alliance = Alliance.standard(hub)
     # 30 Nov 23:30 Shanghai is 15:30 UTC: November. 1 Dec 00:10 Shanghai is 30 Nov 16:10 UTC: December.
     submit(hub, alliance, CVS, "E1", [earn("m1", 1000, when=at(1, month=11))])
-    submit(hub, alliance, CINEMA, "R1", [
-        redeem("m1", 100, when=datetime(2026, 11, 30, 15, 30, tzinfo=UTC)),
-        redeem("m1", 100, when=datetime(2026, 11, 30, 16, 10, tzinfo=UTC)),
-    ])
+    submit(
+        hub,
+        alliance,
+        CINEMA,
+        "R1",
+        [
+            redeem("m1", 100, when=datetime(2026, 11, 30, 15, 30, tzinfo=UTC)),
+            redeem("m1", 100, when=datetime(2026, 11, 30, 16, 10, tzinfo=UTC)),
+        ],
+    )
     result = _close(hub)
     assert result.positions["cinema"] == 750
 
@@ -104,8 +113,9 @@ def test_a_late_record_for_a_closed_period_clears_in_the_open_period(hub):
     november = _close(hub)
     assert november.positions["cinema"] == 3000
     with hub.engine.connect() as connection:
-        row = connection.execute(text("SELECT business_period, settlement_period FROM clearing_record"
-                                      " WHERE kind = 'REDEEM'")).one()
+        row = connection.execute(
+            text("SELECT business_period, settlement_period FROM clearing_record WHERE kind = 'REDEEM'")
+        ).one()
     assert tuple(row) == ("2026-10", "2026-11")
 
 
@@ -124,7 +134,9 @@ def test_due_periods_are_the_previous_month_and_older_ones_with_records(hub):
     alliance = Alliance.standard(hub)
     submit(hub, alliance, CVS, "E1", [earn("m1", 1000, when=at(3, month=9))])
     assert periods_due(engine=hub.engine, now=hub.now(), zone_name=hub.config.timezone) == [
-        Period(2026, 9), Period(2026, 11)]
+        Period(2026, 9),
+        Period(2026, 11),
+    ]
     closed = close_due_periods(engine=hub.engine, hub=hub.signer, now=hub.now(), zone_name=hub.config.timezone)
     assert [str(r.period) for r in closed] == ["2026-09", "2026-11"]
     assert close_due_periods(engine=hub.engine, hub=hub.signer, now=hub.now(), zone_name=hub.config.timezone) == []

@@ -294,8 +294,6 @@ def test_a_redeem_makes_the_issuer_owe_the_fulfiller():
     assert the_book.redeemed_in_period[(CVS, CINEMA, NOV)] == 400
 
 
-
-
 def test_a_redeem_burns_the_members_points_into_the_fulfillers_redeemed_account():
     the_book = book([redeem()], balances={(CVS, "m1"): 500})
     decision = only(run(context(CINEMA), [redeem("m1", 400)], the_book))

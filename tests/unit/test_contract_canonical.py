@@ -90,9 +90,7 @@ def test_equal_terms_have_equal_bytes_whatever_the_decimal_spelling_or_set_order
         categories=frozenset(["books", "tea"]),
         cap_points_per_period=100000,
     )
-    second = small_contract(
-        fulfillers=(teahouse, first.fulfillers[1]), earn_cap_points_per_yuan=Decimal("1.000")
-    )
+    second = small_contract(fulfillers=(teahouse, first.fulfillers[1]), earn_cap_points_per_yuan=Decimal("1.000"))
     assert second == first
     assert canonical_bytes(second) == canonical_bytes(first)
 

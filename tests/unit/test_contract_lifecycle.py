@@ -32,9 +32,7 @@ from contracts.lifecycle import (
 from contracts.terms import ContractTerms, FulfillerTerms, terms_to_json
 
 
-def fulfiller(
-    fulfiller_id: str, rate: str = "8.5", categories: frozenset[str] = frozenset({"tea"})
-) -> FulfillerTerms:
+def fulfiller(fulfiller_id: str, rate: str = "8.5", categories: frozenset[str] = frozenset({"tea"})) -> FulfillerTerms:
     return FulfillerTerms(fulfiller_id=fulfiller_id, rate_fen_per_point=Decimal(rate), categories=categories)
 
 
@@ -185,9 +183,7 @@ def test_a_signature_made_by_openssl_over_the_canonical_bytes_verifies_and_one_o
     try:
         for name in ("c", "p"):
             data = tmp_path / f"{name}.json"
-            _openssl(
-                "pkeyutl", "-sign", "-rawin", "-inkey", str(key_file), "-in", str(data), "-out", f"{data}.sig"
-            )
+            _openssl("pkeyutl", "-sign", "-rawin", "-inkey", str(key_file), "-in", str(data), "-out", f"{data}.sig")
     except subprocess.CalledProcessError as error:
         pytest.skip(f"this openssl cannot sign with -rawin: {error.stderr.decode(errors='replace')[:200]}")
     private = load_pem_private_key(key_file.read_bytes(), password=None)
@@ -268,9 +264,7 @@ def test_picks_the_version_in_effect_on_the_day() -> None:
 
 
 def test_does_not_depend_on_the_order_of_candidates() -> None:
-    assert _applicable([V2, V1], "teahouse", date(2025, 3, 1)) == _applicable(
-        [V1, V2], "teahouse", date(2025, 3, 1)
-    )
+    assert _applicable([V2, V1], "teahouse", date(2025, 3, 1)) == _applicable([V1, V2], "teahouse", date(2025, 3, 1))
     assert _applicable(iter([V2, V1]), "teahouse", date(2025, 2, 1)) == (V1, V1.fulfillers[0])  # type: ignore[arg-type]
 
 
@@ -310,9 +304,7 @@ def test_identical_copies_of_a_version_are_harmless() -> None:
 def test_refuses_to_choose_between_two_contracts_for_the_same_pair_and_day() -> None:
     other = first_version(contract_id="optika-tea-2025", effective_from=date(2025, 2, 1))
     assert _applicable([V1, other], "teahouse", date(2025, 1, 31)) == (V1, V1.fulfillers[0])
-    with pytest.raises(
-        OverlappingContracts, match="'optika-alliance' v1, 'optika-tea-2025' v1 all govern"
-    ) as caught:
+    with pytest.raises(OverlappingContracts, match="'optika-alliance' v1, 'optika-tea-2025' v1 all govern") as caught:
         _applicable([V1, other], "teahouse", date(2025, 2, 1))
     assert (caught.value.code, caught.value.kind) == ("CONTRACT_OVERLAP", "conflict")
 

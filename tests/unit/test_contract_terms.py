@@ -113,9 +113,7 @@ ROUNDING_TABLE = [
 
 
 @pytest.mark.parametrize(("points", "rate", "rounding", "fen"), ROUNDING_TABLE)
-def test_converts_points_to_fen_by_the_rounding_table(
-    points: int, rate: str, rounding: Rounding, fen: int
-) -> None:
+def test_converts_points_to_fen_by_the_rounding_table(points: int, rate: str, rounding: Rounding, fen: int) -> None:
     assert to_fen(points, Decimal(rate), rounding) == fen
 
 
@@ -208,9 +206,7 @@ def test_finds_the_local_day_of_a_business_time_in_the_contract_time_zone() -> N
     terms = a_contract()
     assert terms.local_date(datetime(2025, 1, 31, 16, 0, tzinfo=UTC)) == date(2025, 2, 1)
     assert terms.local_date(datetime(2025, 1, 31, 15, 59, tzinfo=UTC)) == date(2025, 1, 31)
-    assert replace(terms, timezone="UTC").local_date(datetime(2025, 1, 31, 16, 0, tzinfo=UTC)) == date(
-        2025, 1, 31
-    )
+    assert replace(terms, timezone="UTC").local_date(datetime(2025, 1, 31, 16, 0, tzinfo=UTC)) == date(2025, 1, 31)
 
 
 def test_local_day_refuses_a_naive_time() -> None:

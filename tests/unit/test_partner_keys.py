@@ -206,16 +206,10 @@ def test_public_key_holds_exactly_32_raw_bytes(raw: bytes) -> None:
 
 PRIVATE_KEYS = {
     "pkcs8-ed25519": ED_PRIVATE.private_bytes(Enc.PEM, Priv.PKCS8, serialization.NoEncryption()),
-    "encrypted-pkcs8": ED_PRIVATE.private_bytes(
-        Enc.PEM, Priv.PKCS8, serialization.BestAvailableEncryption(b"pw")
-    ),
+    "encrypted-pkcs8": ED_PRIVATE.private_bytes(Enc.PEM, Priv.PKCS8, serialization.BestAvailableEncryption(b"pw")),
     "openssh-ed25519": ED_PRIVATE.private_bytes(Enc.PEM, Priv.OpenSSH, serialization.NoEncryption()),
-    "traditional-rsa": RSA_PRIVATE.private_bytes(
-        Enc.PEM, Priv.TraditionalOpenSSL, serialization.NoEncryption()
-    ),
-    "traditional-ec": EC_PRIVATE.private_bytes(
-        Enc.PEM, Priv.TraditionalOpenSSL, serialization.NoEncryption()
-    ),
+    "traditional-rsa": RSA_PRIVATE.private_bytes(Enc.PEM, Priv.TraditionalOpenSSL, serialization.NoEncryption()),
+    "traditional-ec": EC_PRIVATE.private_bytes(Enc.PEM, Priv.TraditionalOpenSSL, serialization.NoEncryption()),
     "pkcs8-rsa": RSA_PRIVATE.private_bytes(Enc.PEM, Priv.PKCS8, serialization.NoEncryption()),
 }
 
@@ -322,9 +316,7 @@ UNREADABLE: dict[str, str | bytes] = {
     "pem-with-text-before": "my key:\n" + ED_PEM,
     "two-pem-keys": ED_PEM + ED_PEM,
     "lowercase-pem-label": ED_PEM.replace("PUBLIC KEY", "public key"),
-    "pem-with-trailing-der": pem_of(
-        ED_PRIVATE.public_key().public_bytes(Enc.DER, Pub.SubjectPublicKeyInfo) + b"\0"
-    ),
+    "pem-with-trailing-der": pem_of(ED_PRIVATE.public_key().public_bytes(Enc.DER, Pub.SubjectPublicKeyInfo) + b"\0"),
     "certificate": self_signed_certificate(),
     "too-long": long_input(),
     "too-long-bytes": long_input().encode(),
