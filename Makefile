@@ -57,8 +57,8 @@ $(STAMP): pyproject.toml $(if $(VENV_OK),,FORCE)
 	  fi; \
 	fi
 	@echo "==> installing the project and its test tools into $(VENV)"
-	$(VENV_PY) -m pip install --upgrade pip
-	$(VENV_PY) -m pip install -e '.[test]'
+	$(VENV_PY) -m pip install -q --upgrade pip
+	$(VENV_PY) -m pip install -q -e '.[test]'
 	@touch $@
 
 demo: venv

@@ -12,6 +12,18 @@ from clearinghouse.config import Config, load_config
 from clearinghouse.hub import open_hub
 
 
+class DomainErrorsAsMessages(click.Group):
+    """Refusals (a period already closed, a malformed period...) print ``CODE: message``, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from clearinghouse.errors import DOMAIN_ERRORS
+
+        try:
+            return super().invoke(ctx)
+        except DOMAIN_ERRORS as error:
+            raise click.ClickException(f"{error.code}: {error.message}") from error
+
+
 class Context:
     def __init__(self, database_url: str | None) -> None:
         self.overrides = {"database_url": database_url} if database_url else {}
@@ -20,7 +32,7 @@ class Context:
         return load_config({**self.overrides, **more})
 
 
-@click.group()
+@click.group(cls=DomainErrorsAsMessages)
 @click.option(
     "--db",
     "database_url",
@@ -30,7 +42,10 @@ class Context:
 @click.option("-v", "--verbose", is_flag=True)
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
-    """Clearing house for retail loyalty-points alliances."""
+    """Clearing house for retail loyalty-points alliances.
+
+    Global options (such as --db) go before the command: clearinghouse --db URL serve.
+    """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

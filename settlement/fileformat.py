@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import IO
 
 from settlement.errors import FileRefused
+from settlement.periods import MAX_YEAR, MIN_YEAR
 from settlement.records import RecordKind, RecordRef, SettlementRecord
 
 FORMAT_VERSION = "CHSF/1"
@@ -212,7 +213,9 @@ def parse_time(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text.upper())
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else None
+    if moment.tzinfo is None or not MIN_YEAR <= moment.year <= MAX_YEAR:
+        return None  # far years overflow as soon as they are moved to UTC or to a period
+    return moment
 
 
 def _clean(value: str) -> bool:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from settlement.errors import PeriodError
 
 MIN_YEAR, MAX_YEAR = 1970, 9998  # every period's bounds stay inside what datetime can hold
-_PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_PERIOD_RE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -25,7 +25,7 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
-        match = _PERIOD_RE.match(text.strip()) if isinstance(text, str) else None
+        match = _PERIOD_RE.fullmatch(text.strip()) if isinstance(text, str) else None
         if match is None:
             raise PeriodError(f"period must look like YYYY-MM, got {text!r}", code="PERIOD_MALFORMED")
         year = int(match.group(1))

@@ -1,7 +1,17 @@
 """JSON API under /api/v1. Routes turn a request into one service call; they never commit."""
 
-from flask import Blueprint
+from flask import Blueprint, request
+
+from clearinghouse.errors import NotFound
 
 api = Blueprint("api", __name__)
+
+
+@api.before_request
+def _no_nul_in_path() -> None:
+    """No id holds a NUL; PostgreSQL text cannot even be asked about one."""
+    if any("\x00" in str(value) for value in (request.view_args or {}).values()):
+        raise NotFound("no such resource", code="NOT_FOUND")
+
 
 from clearinghouse.api import contracts, files, partners, periods  # noqa: E402, F401

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import wraps
@@ -14,6 +12,7 @@ from flask import current_app, g, request
 from clearinghouse.errors import Forbidden, InvalidRequest, Unauthorized
 from clearinghouse.hub import Hub
 from clearinghouse.services.partners import ADMIN, authenticate
+from partners.keys import SIGNATURE_LENGTH, parse_signature
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,7 +59,10 @@ def require_self_or_admin(partner_id: str) -> None:
 
 
 def json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nesting deep enough to exhaust the parser is not a JSON object we accept
+        body = None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object", code="REQUEST_JSON_INVALID")
     return body
@@ -95,12 +97,14 @@ def time_field(body: dict[str, Any], name: str) -> datetime | None:
         raise InvalidRequest(f"{name} must be RFC 3339", code="REQUEST_FIELD_INVALID") from exc
     if moment.tzinfo is None:
         raise InvalidRequest(f"{name} needs an offset", code="REQUEST_FIELD_INVALID")
+    if not 1970 <= moment.year <= 9998:
+        raise InvalidRequest(f"{name} is out of range", code="REQUEST_FIELD_INVALID")
     return moment
 
 
-def b64_field(body: dict[str, Any], name: str) -> bytes:
-    value = field(body, name, str)
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidRequest(f"{name} must be base64", code="REQUEST_FIELD_INVALID") from exc
+def signature_field(body: dict[str, Any], name: str) -> bytes:
+    """A detached Ed25519 signature in base64 (standard or URL-safe, wrapped lines tolerated)."""
+    text = field(body, name, str).strip()
+    if len(text) == SIGNATURE_LENGTH or not text.isascii():  # in JSON a signature is always base64 text
+        raise InvalidRequest(f"{name} must be the base64 of a 64-byte signature", code="SIGNATURE_MALFORMED")
+    return parse_signature(text.encode("ascii"))

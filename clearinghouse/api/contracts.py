@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 
 from clearinghouse.api import api
-from clearinghouse.api.common import admin_only, authenticated, b64_field, caller, hub, json_body
+from clearinghouse.api.common import admin_only, authenticated, caller, hub, json_body, signature_field
 from clearinghouse.errors import Forbidden
 from clearinghouse.services import contracts as service
 from clearinghouse.services.partners import ADMIN
@@ -55,7 +55,7 @@ def canonical(contract_id: str, version: int) -> Response:
 @authenticated
 def sign(contract_id: str, version: int) -> tuple[dict[str, Any], int]:
     """A party signs as itself (base64 of the 64-byte signature); an admin cannot sign for a party."""
-    signature = b64_field(json_body(), "signature")
+    signature = signature_field(json_body(), "signature")
     view = service.sign_contract(
         engine=hub().engine,
         hub=hub().signer,

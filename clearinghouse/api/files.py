@@ -31,14 +31,27 @@ def outcome_json(outcome: service.FileOutcome) -> dict[str, Any]:
     }
 
 
+def _signature_part() -> bytes | None:
+    part = request.files.get("signature")
+    if part is not None:
+        return part.stream.read(128 * 1024)
+    text = request.form.get("signature")
+    return text.encode("utf-8") if text is not None else None
+
+
 @api.post("/files")
 @authenticated
 def submit_file() -> tuple[dict[str, Any], int]:
     if caller() == ADMIN:
         raise Forbidden("files are submitted by partners, signed with their own keys", code="PARTNER_ONLY")
-    upload, signature = request.files.get("file"), request.files.get("signature")
-    if upload is None or signature is None:
-        raise InvalidRequest("send multipart/form-data with parts 'file' and 'signature'", code="REQUEST_PARTS_MISSING")
+    upload = request.files.get("file")
+    signature_blob = _signature_part()
+    if upload is None or signature_blob is None:
+        raise InvalidRequest(
+            "send multipart/form-data with a part 'file' and a part 'signature' (a file part with the "
+            "64 raw bytes or their base64, or a text field with the base64)",
+            code="REQUEST_PARTS_MISSING",
+        )
     config = hub().config
     outcome = service.submit_settlement_file(
         engine=hub().engine,
@@ -47,7 +60,7 @@ def submit_file() -> tuple[dict[str, Any], int]:
         zone_name=config.timezone,
         partner_id=caller(),
         content=upload.stream,
-        signature_blob=signature.stream.read(128 * 1024),
+        signature_blob=signature_blob,
         max_bytes=config.max_file_bytes,
         batch_size=config.batch_size,
     )

@@ -57,7 +57,7 @@ def list_periods() -> dict[str, Any]:
     }
 
 
-_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json; charset=utf-8"}
 
 
 @api.get("/periods/<period>/statements/<name>")
@@ -74,4 +74,4 @@ def get_statement(period: str, name: str) -> Response:
     )
     if signature:
         return Response(document.signature, mimetype="application/octet-stream")
-    return Response(document.body, mimetype=_FORMATS[wanted], headers={"X-Key-Id": hub().signer.key_id})
+    return Response(document.body, content_type=_FORMATS[wanted], headers={"X-Key-Id": hub().signer.key_id})

@@ -7,6 +7,7 @@ countersigns, and only then does the version clear records.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,6 +27,8 @@ from contracts.lifecycle import ContractStatus, check_amendment, check_first_ver
 from contracts.terms import ContractTerms, terms_from_json, terms_to_json
 from partners.model import Role
 
+MAX_VERSION = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class ContractView:
@@ -38,6 +41,7 @@ class ContractView:
     signed_by: tuple[str, ...]
     missing: tuple[str, ...]
     hub_key_id: str | None
+    signatures: tuple[dict[str, str], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -48,6 +52,7 @@ class ContractView:
             "signed_by": list(self.signed_by),
             "missing_signatures": list(self.missing),
             "hub_key_id": self.hub_key_id,
+            "signatures": list(self.signatures),
             "terms": terms_to_json(self.terms),
             "canonical": self.canonical.decode("utf-8"),
         }
@@ -72,10 +77,21 @@ def _view(session: Session, row: ContractRow) -> ContractView:
         ordered,
         missing_signers(terms, parties),
         hub.key_id if hub else None,
+        tuple(
+            {
+                "signer_id": s.signer_id,
+                "key_id": s.key_id,
+                "signature": base64.b64encode(s.signature).decode(),
+                "signed_at": s.signed_at.isoformat(),
+            }
+            for s in sorted(signatures, key=lambda s: (s.signer_id == HUB_SIGNER, s.signed_at, s.signer_id))
+        ),
     )
 
 
 def _find(session: Session, contract_id: str, version: int) -> ContractRow | None:
+    if not 1 <= version <= MAX_VERSION:
+        return None  # no such version, and the column could not even hold the number
     query = select(ContractRow).where(col(ContractRow.contract_id) == contract_id, col(ContractRow.version) == version)
     return session.scalars(query).first()
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from clearinghouse.db import unit_of_work
-from clearinghouse.errors import Conflict, NotFound, Unauthorized
+from clearinghouse.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from clearinghouse.queries import partner_from_row
 from clearinghouse.tables import ApiCredentialRow, PartnerKeyRow, PartnerRow
 from partners.keys import load_public_key
@@ -99,7 +99,7 @@ def add_partner_key(
     start = (valid_from or now).astimezone(UTC)
     valid_to = valid_to.astimezone(UTC) if valid_to is not None else None
     if valid_to is not None and valid_to <= start:
-        raise Conflict("valid_to must be after valid_from", code="KEY_WINDOW_INVALID")
+        raise InvalidRequest("valid_to must be after valid_from", code="KEY_WINDOW_INVALID")
     with unit_of_work(engine) as uow:
         if uow.session.get(PartnerRow, partner_id) is None:
             raise NotFound(f"no partner {partner_id!r}", code="PARTNER_NOT_FOUND")

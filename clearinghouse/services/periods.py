@@ -51,6 +51,22 @@ def _pair_sums(connection: Connection, period: Period) -> list[netting.PairSum]:
     return [netting.PairSum(issuer, fulfiller, int(value), int(count)) for issuer, fulfiller, value, count in rows]
 
 
+def _check_order(connection: Connection, period: Period, closed: frozenset[Period]) -> None:
+    """Periods close forward: never behind a later close, never past an earlier period still holding records."""
+    later = sorted(p for p in closed if p > period)
+    if later:
+        raise Conflict(f"{later[-1]} is already closed; {period} cannot close after it", code="PERIOD_OUT_OF_ORDER")
+    pending = connection.execute(
+        text(
+            "SELECT min(settlement_period) FROM clearing_record WHERE status = 'ACCEPTED' AND settlement_period < :p"
+            " AND settlement_period NOT IN (SELECT period FROM period_close)"
+        ),
+        {"p": str(period)},
+    ).scalar_one()
+    if pending is not None:
+        raise Conflict(f"{pending} still holds open records; close it first", code="PERIOD_OUT_OF_ORDER")
+
+
 def close_period(
     *, engine: Engine, hub: HubSigner, now: datetime, period: Period, zone_name: str, trigger: str = "manual"
 ) -> CloseResult:
@@ -62,8 +78,10 @@ def close_period(
         )
     with unit_of_work(engine) as uow:
         lock_clearing(uow.connection)
-        if period in closed_periods(uow.session):
+        closed = closed_periods(uow.session)
+        if period in closed:
             raise Conflict(f"{period} is already closed", code="PERIOD_ALREADY_CLOSED")
+        _check_order(uow.connection, period, closed)
         names = partner_names(uow.session)
         pairs = _pair_sums(uow.connection, period)
         result = netting.net(netting.obligations_from(pairs), partners=names)

@@ -140,3 +140,17 @@ def test_due_periods_are_the_previous_month_and_older_ones_with_records(hub):
     closed = close_due_periods(engine=hub.engine, hub=hub.signer, now=hub.now(), zone_name=hub.config.timezone)
     assert [str(r.period) for r in closed] == ["2026-09", "2026-11"]
     assert close_due_periods(engine=hub.engine, hub=hub.signer, now=hub.now(), zone_name=hub.config.timezone) == []
+
+
+def test_periods_close_forward_only(hub):
+    alliance = Alliance.standard(hub)
+    submit(hub, alliance, CVS, "E1", [earn("m1", 1000, when=at(3, month=9))])
+    submit(hub, alliance, CINEMA, "R1", [redeem("m1", 400, when=at(4, month=9))])
+    with pytest.raises(Conflict) as skipped:
+        _close(hub)  # September still holds records
+    assert skipped.value.code == "PERIOD_OUT_OF_ORDER"
+    _close(hub, Period(2026, 9))
+    _close(hub)
+    with pytest.raises(Conflict) as behind:
+        _close(hub, Period(2026, 10))  # November is closed already
+    assert behind.value.code == "PERIOD_OUT_OF_ORDER"
