@@ -296,6 +296,20 @@ class StatementRow(SQLModel, table=True):
     json_signature: bytes = Field(sa_column=Column(LargeBinary(64), nullable=False))
 
 
+
+# ------------------------------------------------------------------ points mall
+class OfferRow(SQLModel, table=True):
+    """An offer a fulfiller publishes; publishing the same ref again replaces its terms (stock, price...)."""
+
+    __tablename__ = "offer"
+    __table_args__ = (UniqueConstraint("fulfiller_id", "offer_ref", name="uq_offer_ref"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    fulfiller_id: str = Field(foreign_key="partner.id", max_length=40, index=True)
+    offer_ref: str = Field(max_length=40)
+    document: str = Field(sa_column=Column(Text(), nullable=False))  # the offer as published (JSON)
+    updated_at: datetime = Field(sa_column=utc_column())
+
 APPEND_ONLY_TABLES = (
     "contract",
     "contract_party",

@@ -89,7 +89,8 @@ def _check_counts(offer: Offer) -> None:
     ):
         raise _fail("stock must be a non-negative integer or null")
     for promotion in offer.promotions:
-        if isinstance(promotion.points_price, bool) or not 0 < promotion.points_price < offer.points_price:
+        price = promotion.points_price
+        if isinstance(price, bool) or not isinstance(price, int) or not 0 < price < offer.points_price:
             raise _fail("a promotion's price is a positive integer below the list price")
 
 
