@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from contracts.errors import InvalidTerms, OverlappingContracts
 from contracts.lifecycle import applicable_terms
-from contracts.terms import FORBIDDEN_CATEGORIES, ContractTerms, to_fen
+from contracts.terms import ContractTerms, is_cash_equivalent, to_fen
 
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -69,7 +69,7 @@ def _fail(message: str) -> InvalidOffer:
 def _check_offer(offer: Offer) -> None:
     if not _REF.fullmatch(offer.offer_ref):
         raise _fail("offer_ref: 1-40 of [A-Za-z0-9._-]")
-    if offer.category.strip().lower().replace("_", "-") in FORBIDDEN_CATEGORIES:
+    if is_cash_equivalent(offer.category):
         raise _fail(f"category {offer.category!r} is cash or a cash equivalent: points never buy those (RL5)")
     if not _CATEGORY.fullmatch(offer.category):
         raise _fail("category: a lowercase slug such as 'eyewear'")

@@ -71,6 +71,7 @@ __all__ = [
     "check_sha256_hex",
     "check_text",
     "check_version",
+    "is_cash_equivalent",
     "terms_from_json",
     "terms_to_json",
     "to_fen",
@@ -97,6 +98,32 @@ FORBIDDEN_CATEGORIES = frozenset(
     }
 )
 """Cash and cash equivalents: never an offer category (red line RL5, no cash-out)."""
+
+# Spellings vary ("gift-cards", "giftcard", "prepaid", "e-cny", "cash-voucher"): RL5 matches the stems of a
+# category with separators and a plural "s" removed, not an exact list.
+_CASH_STEMS = (
+    "cash",
+    "giftcard",
+    "giftcert",
+    "giftvoucher",
+    "prepaid",
+    "storedvalue",
+    "ecny",
+    "digitalcurrency",
+    "digitalyuan",
+    "securit",
+    "lotter",
+    "crypto",
+    "bitcoin",
+    "moneyorder",
+)
+
+
+def is_cash_equivalent(category: str) -> bool:
+    """Whether ``category`` names cash or a cash equivalent, however it is spelt (red line RL5)."""
+    squeezed = "".join(ch for ch in category.lower() if ch.isalnum())
+    return any(stem in squeezed for stem in _CASH_STEMS) or category.lower() in FORBIDDEN_CATEGORIES
+
 
 _CONTRACT_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
 _PARTNER_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,39}")  # the shape partners.model accepts
@@ -253,6 +280,11 @@ def _decimal_text(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+# Rates (fen per point) and earn caps (points per yuan) above this are typos, and would take values past
+# 64-bit integers: 10,000 fen (100 yuan) per point, 10,000 points per yuan.
+MAX_RATIO = Decimal(10_000)
+
+
 def _check_decimal(value: object, path: str, *, noun: str, example: str) -> Decimal:
     """A finite Decimal > 0 with at most 4 decimal places, returned without trailing zeros."""
     if isinstance(value, float):
@@ -261,6 +293,8 @@ def _check_decimal(value: object, path: str, *, noun: str, example: str) -> Deci
         raise _fail(path, f'{noun} must be a Decimal such as Decimal("{example}"), not {_describe(value)}')
     if not value.is_finite() or value <= 0:
         raise _fail(path, f"{noun} must be > 0 (got {value})")
+    if value > MAX_RATIO:
+        raise _fail(path, f"{noun} must be at most {MAX_RATIO} (got {value})")
     text = _decimal_text(value)
     if len(text.partition(".")[2]) > MAX_DECIMAL_PLACES:
         raise _fail(path, f"{noun} must have at most {MAX_DECIMAL_PLACES} decimal places (got {text})")
@@ -274,7 +308,7 @@ def _check_categories(value: object, path: str) -> frozenset[str]:
         raise _fail(path, "must name at least one offer category")
     for category in sorted(value, key=repr):
         _check_pattern(category, path, _CATEGORY, "a category slug (^[a-z0-9][a-z0-9-]{0,31}$)")
-        if category in FORBIDDEN_CATEGORIES:
+        if is_cash_equivalent(category):
             raise _fail(path, f"{category!r} is cash or a cash equivalent and never an offer category (RL5)")
     return value
 

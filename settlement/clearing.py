@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from contracts.errors import OverlappingContracts
 from contracts.lifecycle import applicable_terms
-from contracts.terms import FORBIDDEN_CATEGORIES, ContractTerms, FulfillerTerms, Rounding, to_fen
+from contracts.terms import ContractTerms, FulfillerTerms, Rounding, is_cash_equivalent, to_fen
 from partners.model import Partner, Role
 from settlement import ledger
 from settlement.ledger import Transfer
@@ -49,6 +49,7 @@ class Original:
     value_left_fen: int
     rate_fen_per_point: Decimal | None
     rounding: Rounding | None
+    earn_cap_points_per_yuan: Decimal | None = None  # an EARN's program cap: what may stay after a refund
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +168,17 @@ def _earn_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str, 
             "an EARN names no fulfiller and no original",
         ),
         (not issuer.has_role(Role.ISSUER), "RECORD_REPORTER_MISMATCH", "the partner is not registered as an issuer"),
-        (not record.member_token, "RL1_MEMBER_MISSING", "the purchase names no identified member"),
-        (not record.receipt_ref, "RL1_RECEIPT_MISSING", "the purchase names no receipt"),
+        (not record.member_token.strip(), "RL1_MEMBER_MISSING", "the purchase names no identified member"),
+        (not record.receipt_ref.strip(), "RL1_RECEIPT_MISSING", "the purchase names no receipt"),
         (record.amount_fen <= 0, "RL1_SPEND_NOT_POSITIVE", f"spend must be > 0 fen, got {record.amount_fen}"),
         (record.points <= 0, "RECORD_POINTS_INVALID", f"points must be > 0, got {record.points}"),
         (
-            not issuer.may_issue_on(_local_day(record, ctx).date()),
+            not (
+                issuer.may_issue_on(_local_day(record, ctx).date())
+                and issuer.may_issue_on(ctx.received_at.astimezone(ctx.zone).date())
+            ),
             "RL4_LICENCE_INVALID",
-            "no value-added telecom licence in date for an online platform operator",
+            "no value-added telecom licence in date, on the record's day and today, for an online platform operator",
         ),
     )
     return next(((code, message) for failed, code, message in checks if failed), None)
@@ -219,7 +223,8 @@ def _clear_earn(record: SettlementRecord, record_id: int, ctx: ClearingContext, 
     member = ledger.member_account(record.issuer_id, record.member_token)
     transfers = ledger.transfer(ledger.issued_account(record.issuer_id), member, record.points)
     business, settles = _periods(record, ctx)
-    _remember(book, ctx, record, record_id, spend=record.amount_fen, value=0, terms=None)
+    _remember(book, ctx, record, record_id, spend=record.amount_fen, value=0, terms=None,
+              earn_cap=program.terms.earn_cap_points_per_yuan)
     return Accepted(record, record_id, transfers, 0, business, settles, program.pk, None)
 
 
@@ -237,17 +242,12 @@ def _redeem_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str
         (record.amount_fen < 0, "RECORD_FIELD_INVALID", "an offer's face value cannot be negative"),
         (record.issuer_id == record.fulfiller_id, "RECORD_SAME_PARTY", "redemption at the issuer itself"),
         (
-            _is_cash_equivalent(record.category),
+            is_cash_equivalent(record.category),
             "RL5_CASH_EQUIVALENT",
             f"category {record.category!r} is cash or a cash equivalent",
         ),
     )
     return next(((code, message) for failed, code, message in checks if failed), None)
-
-
-def _is_cash_equivalent(category: str) -> bool:
-    """RL5: points never buy cash or a cash equivalent, however the category is spelt."""
-    return category.strip().lower().replace("_", "-") in FORBIDDEN_CATEGORIES
 
 
 def _clear_redeem(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
@@ -275,9 +275,7 @@ def _clear_redeem(record: SettlementRecord, record_id: int, ctx: ClearingContext
         )
     key = (record.issuer_id, record.member_token)
     if book.balances[key] < record.points:
-        return _refuse(
-            record, "POINTS_INSUFFICIENT", f"member holds {book.balances[key]} points, needs {record.points}"
-        )
+        return _refuse(record, "POINTS_INSUFFICIENT", "the member does not hold enough points of this issuer")
     value = to_fen(record.points, terms.rate_fen_per_point, contract.terms.rounding)
     book.balances[key] -= record.points
     book.redeemed_in_period[cap_key] = used + record.points
@@ -326,6 +324,7 @@ def _remember(
     spend: int,
     value: int,
     terms: tuple[FulfillerTerms, Rounding] | None,
+    earn_cap: Decimal | None = None,
 ) -> None:
     book.originals[RecordRef(ctx.file_id, record.seq)] = Original(
         record_id=record_id,
@@ -339,6 +338,7 @@ def _remember(
         value_left_fen=value,
         rate_fen_per_point=terms[0].rate_fen_per_point if terms else None,
         rounding=terms[1] if terms else None,
+        earn_cap_points_per_yuan=earn_cap,
     )
 
 
@@ -371,8 +371,22 @@ def _reversal_problem(record: SettlementRecord, original: Original | None) -> tu
             "REV_EXCEEDS_ORIGINAL",
             f"{original.points_left} points and {original.spend_left_fen} fen are left to reverse",
         ),
+        (
+            _keeps_points_without_purchase(original, record),
+            "RL1_POINTS_WITHOUT_PURCHASE",
+            "after this refund the member would keep more points than the purchase left still earns",
+        ),
     )
     return next(((code, message) for failed, code, message in checks if failed), None)
+
+
+def _keeps_points_without_purchase(original: Original, record: SettlementRecord) -> bool:
+    """RL1 after a refund: the points left on a purchase never exceed what the spend left earns."""
+    if original.kind is not RecordKind.EARN or original.earn_cap_points_per_yuan is None:
+        return False
+    spend_after = original.spend_left_fen - record.amount_fen
+    earned = (Decimal(spend_after) * original.earn_cap_points_per_yuan / 100).to_integral_value(ROUND_FLOOR)
+    return original.points_left - record.points > earned
 
 
 def _clear_reversal(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
@@ -389,7 +403,7 @@ def _clear_reversal(record: SettlementRecord, record_id: int, ctx: ClearingConte
             return _refuse(
                 record,
                 "POINTS_INSUFFICIENT",
-                f"member holds {book.balances[key]} points; the reversal takes {record.points}",
+                "the member no longer holds the points this refund takes back",
             )
         book.balances[key] -= record.points
         member = ledger.member_account(record.issuer_id, record.member_token)

@@ -27,6 +27,9 @@ _REF_RE = re.compile(r"(?P<file>[A-Za-z0-9][A-Za-z0-9._:-]{0,63})#(?P<seq>[1-9][
 # RFC 3339 date-time with seconds and an offset; Python's fromisoformat alone accepts much more (weeks, basic format).
 _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
 MAX_FIELD_CHARS = 128
+# Per-record bounds keep every value, times any contract rate, far inside 64-bit integers.
+MAX_POINTS = 10**9
+MAX_AMOUNT_FEN = 10**13
 _TOTAL_LIMIT = 2**62
 
 
@@ -235,6 +238,14 @@ def to_record(raw: RawDetail) -> SettlementRecord | RecordProblem:
     if not all(_clean(value) for value in texts):
         return RecordProblem(
             raw.seq, "RECORD_FIELD_INVALID", f"fields are at most {MAX_FIELD_CHARS} printable characters"
+        )
+    if any(value.strip() and value != value.strip() for value in texts):
+        # "m1 " and "m1" would be two members: surrounding blanks are refused (a blank-only field is left to
+        # the rules, which treat it as missing)
+        return RecordProblem(raw.seq, "RECORD_FIELD_INVALID", "fields carry no leading or trailing blanks")
+    if abs(raw.points) > MAX_POINTS or abs(raw.amount_fen) > MAX_AMOUNT_FEN:
+        return RecordProblem(
+            raw.seq, "RECORD_FIELD_INVALID", f"at most {MAX_POINTS} points and {MAX_AMOUNT_FEN} fen per record"
         )
     original: RecordRef | None = None
     if raw.original:

@@ -63,11 +63,12 @@ class Period:
 
 
 def settlement_period(business: Period, closed: frozenset[Period]) -> Period:
-    """The period a record clears in: its own, or, when that one is closed, the first open one after it.
+    """The period a record clears in: its own, or, when that is not after the latest close, the first period
+    after the latest close.
 
-    A late record never reopens a closed period; it becomes an adjustment of the open period.
+    A late record never reopens a closed period nor lands behind a close (which could then never close,
+    since periods close forward): it becomes an adjustment of the open period.
     """
-    period = business
-    while period in closed:
-        period = period.next()
-    return period
+    if closed and business <= max(closed):
+        return max(closed).next()
+    return business

@@ -145,6 +145,12 @@ _CATALOGUE: tuple[Reason, ...] = (
         "RL1：积分发放须有实际消费金额。",
     ),
     Reason(
+        "RL1_POINTS_WITHOUT_PURCHASE",
+        Level.RECORD,
+        "RL1: after a refund the member would keep more points than what is left of the purchase earns.",
+        "RL1：退款后会员保留的积分超过剩余消费可得积分。",
+    ),
+    Reason(
         "RL2_NO_ACTIVE_CONTRACT",
         Level.RECORD,
         "RL2: no active, fully signed contract between this issuer and fulfiller on the record's date.",

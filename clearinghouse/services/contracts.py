@@ -20,11 +20,12 @@ from clearinghouse.db import unit_of_work
 from clearinghouse.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from clearinghouse.hubkey import HubSigner
 from clearinghouse.queries import HUB_SIGNER, keys_valid_at, terms_of
-from clearinghouse.tables import ContractPartyRow, ContractRow, ContractSignatureRow, PartnerRow
+from clearinghouse.tables import ContractPartyRow, ContractRow, ContractSignatureRow, PartnerKeyRow, PartnerRow
 from contracts.canonical import canonical_bytes, contract_hash
 from contracts.errors import SignatureRejected
 from contracts.lifecycle import ContractStatus, check_amendment, check_first_version, missing_signers, status_of
 from contracts.terms import ContractTerms, terms_from_json, terms_to_json
+from partners.keys import PublicKey
 from partners.model import Role
 
 MAX_VERSION = 2**31 - 1
@@ -89,10 +90,12 @@ def _view(session: Session, row: ContractRow) -> ContractView:
     )
 
 
-def _find(session: Session, contract_id: str, version: int) -> ContractRow | None:
+def _find(session: Session, contract_id: str, version: int, *, for_update: bool = False) -> ContractRow | None:
     if not 1 <= version <= MAX_VERSION:
         return None  # no such version, and the column could not even hold the number
     query = select(ContractRow).where(col(ContractRow.contract_id) == contract_id, col(ContractRow.version) == version)
+    if for_update:
+        query = query.with_for_update()
     return session.scalars(query).first()
 
 
@@ -206,7 +209,9 @@ def sign_contract(
     """Record a party's signature; once every party has signed, the hub countersigns and the version is
     active. The same signature again answers the same; another signature by the same party is a conflict."""
     with unit_of_work(engine) as uow:
-        row = _find(uow.session, contract_id, version)
+        # One signer at a time per version: two last signatures at once must still see each other, or
+        # neither would countersign (PostgreSQL's READ COMMITTED; SQLite serialises writers anyway).
+        row = _find(uow.session, contract_id, version, for_update=True)
         if row is None or row.id is None:
             raise NotFound(f"no contract {contract_id!r} v{version}", code="CONTRACT_NOT_FOUND")
         terms = terms_of(row)
@@ -222,6 +227,12 @@ def sign_contract(
                 raise Conflict(
                     f"{signer_id!r} already signed this version with another signature", code="CONTRACT_ALREADY_SIGNED"
                 )
+            if _view(uow.session, row).status is ContractStatus.AWAITING_HUB:  # a retry completes what was left
+                _countersign(uow.session, hub, row, now)
+                uow.session.flush()
+                view = _view(uow.session, row)
+                uow.commit()
+                return view
             return _view(uow.session, row)
         key_id = _verifying_key(uow.session, signer_id, row.canonical, signature, now)
         uow.session.add(
@@ -242,10 +253,17 @@ def sign_contract(
 
 
 def _countersign(session: Session, hub: HubSigner, row: ContractRow, now: datetime) -> None:
-    """Verify every party's signature once more, then sign the same canonical bytes as the hub."""
+    """Verify every party's signature once more, with the key it was made with (valid when it signed, even
+    if it has expired since), then sign the same canonical bytes as the hub."""
     assert row.id is not None
     for stored in session.scalars(select(ContractSignatureRow).where(col(ContractSignatureRow.contract_pk) == row.id)):
-        _verifying_key(session, stored.signer_id, row.canonical, stored.signature, now)
+        key = session.scalars(select(PartnerKeyRow).where(col(PartnerKeyRow.key_id) == stored.key_id)).first()
+        if (
+            key is None
+            or key.partner_id != stored.signer_id
+            or not PublicKey(key.public_key).verify(stored.signature, row.canonical)
+        ):
+            raise SignatureRejected(f"the stored signature of {stored.signer_id!r} no longer verifies")
     session.add(
         ContractSignatureRow(
             contract_pk=row.id,

@@ -151,6 +151,9 @@ RECORD_CASES = {
     "RL1_MEMBER_MISSING": RecordCase("RL1_MEMBER_MISSING", CVS, earn("", 10)),
     "RL1_RECEIPT_MISSING": RecordCase("RL1_RECEIPT_MISSING", CVS, earn("m1", 10, receipt="")),
     "RL1_SPEND_NOT_POSITIVE": RecordCase("RL1_SPEND_NOT_POSITIVE", CVS, earn("m1", 10, 0)),
+    "RL1_POINTS_WITHOUT_PURCHASE": RecordCase(
+        "RL1_POINTS_WITHOUT_PURCHASE", CVS, reversal("P1#1", "m1", 0, 10000), EARNED_100
+    ),
     "RL2_NO_ACTIVE_CONTRACT": RecordCase(
         "RL2_NO_ACTIVE_CONTRACT",
         CINEMA,
