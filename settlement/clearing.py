@@ -223,8 +223,16 @@ def _clear_earn(record: SettlementRecord, record_id: int, ctx: ClearingContext, 
     member = ledger.member_account(record.issuer_id, record.member_token)
     transfers = ledger.transfer(ledger.issued_account(record.issuer_id), member, record.points)
     business, settles = _periods(record, ctx)
-    _remember(book, ctx, record, record_id, spend=record.amount_fen, value=0, terms=None,
-              earn_cap=program.terms.earn_cap_points_per_yuan)
+    _remember(
+        book,
+        ctx,
+        record,
+        record_id,
+        spend=record.amount_fen,
+        value=0,
+        terms=None,
+        earn_cap=program.terms.earn_cap_points_per_yuan,
+    )
     return Accepted(record, record_id, transfers, 0, business, settles, program.pk, None)
 
 
@@ -250,7 +258,20 @@ def _redeem_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str
     return next(((code, message) for failed, code, message in checks if failed), None)
 
 
-def _clear_redeem(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """A redemption that passes every rule: under which contract, for which periods, worth how much."""
+
+    contract: ActiveContract
+    terms: FulfillerTerms
+    business_period: Period
+    settlement_period: Period
+    value_fen: int
+
+
+def approve_redemption(record: SettlementRecord, ctx: ClearingContext, book: ClearingBook) -> Approval | Refused:
+    """Every rule a redemption meets, for a REDEEM line and a real-time authorization alike; reserves the
+    points and the cap in ``book`` when approved."""
     problem = _redeem_problem(record, ctx)
     if problem is not None:
         return _refuse(record, *problem)
@@ -276,12 +297,29 @@ def _clear_redeem(record: SettlementRecord, record_id: int, ctx: ClearingContext
     key = (record.issuer_id, record.member_token)
     if book.balances[key] < record.points:
         return _refuse(record, "POINTS_INSUFFICIENT", "the member does not hold enough points of this issuer")
-    value = to_fen(record.points, terms.rate_fen_per_point, contract.terms.rounding)
     book.balances[key] -= record.points
     book.redeemed_in_period[cap_key] = used + record.points
-    transfers = _redeem_transfers(record, record.points, value)
-    _remember(book, ctx, record, record_id, spend=0, value=value, terms=(terms, contract.terms.rounding))
-    return Accepted(record, record_id, transfers, value, business, settles, contract.pk, None)
+    value = to_fen(record.points, terms.rate_fen_per_point, contract.terms.rounding)
+    return Approval(contract, terms, business, settles, value)
+
+
+def _clear_redeem(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
+    approval = approve_redemption(record, ctx, book)
+    if isinstance(approval, Refused):
+        return approval
+    transfers = _redeem_transfers(record, record.points, approval.value_fen)
+    rounding = approval.contract.terms.rounding
+    _remember(book, ctx, record, record_id, spend=0, value=approval.value_fen, terms=(approval.terms, rounding))
+    return Accepted(
+        record,
+        record_id,
+        transfers,
+        approval.value_fen,
+        approval.business_period,
+        approval.settlement_period,
+        approval.contract.pk,
+        None,
+    )
 
 
 def _contract_for(record: SettlementRecord, ctx: ClearingContext) -> tuple[ActiveContract, FulfillerTerms] | None:

@@ -225,12 +225,6 @@ def test_an_earn_credits_the_member_from_the_issuers_issued_account():
         ("one point over the cap", CVS, earn(points=101, spend=10000), "EARN_OVER_PROGRAM_CAP"),
         ("2 points for 199 fen", CVS, earn(points=2, spend=199), "EARN_OVER_PROGRAM_CAP"),
         ("1 point for 99 fen", CVS, earn(points=1, spend=99), "EARN_OVER_PROGRAM_CAP"),
-        (
-            "another issuer's cap: ride gives 2 per yuan",
-            RIDE,
-            earn(points=200, spend=10000, issuer_id=RIDE, business_time=at(14)),
-            "ACCEPTED",
-        ),
         ("reported by someone else", EYEWEAR, earn(), "RECORD_REPORTER_MISMATCH"),
         ("a fulfiller without the issuer role", CINEMA, earn(issuer_id=CINEMA), "RECORD_REPORTER_MISMATCH"),
         ("names a fulfiller", CVS, earn(fulfiller_id=CINEMA), "RECORD_FIELD_INVALID"),
@@ -241,7 +235,12 @@ def test_an_earn_credits_the_member_from_the_issuers_issued_account():
         ("negative spend", CVS, earn(points=1, spend=-100), "RL1_SPEND_NOT_POSITIVE"),
         ("zero points", CVS, earn(points=0, spend=100), "RECORD_POINTS_INVALID"),
         ("negative points", CVS, earn(points=-1, spend=100), "RECORD_POINTS_INVALID"),
-        ("online issuer, licence in date (last day)", RIDE, earn(issuer_id=RIDE, business_time=at(15, 23)), "ACCEPTED"),
+        (
+            "online issuer, licence in date on the record's day but lapsed when reported (no backdating)",
+            RIDE,
+            earn(issuer_id=RIDE, business_time=at(15, 23)),
+            "RL4_LICENCE_INVALID",
+        ),
         (
             "online issuer, licence expired the day before",
             RIDE,
@@ -266,6 +265,19 @@ def test_an_earn_credits_the_member_from_the_issuers_issued_account():
 )
 def test_earn(case, reporter, record, expected):
     assert code_of(only(run(context(reporter), [record]))) == expected
+
+
+def test_another_issuers_cap_applies_to_its_own_earnings():
+    """ride's program gives 2 points per yuan (reported while its licence is in date)."""
+    reported = replace(context(RIDE), received_at=at(14, 13))
+    assert code_of(only(run(reported, [earn(points=200, spend=10000, issuer_id=RIDE, business_time=at(14))]))) == (
+        "ACCEPTED"
+    )
+
+
+def test_an_online_issuer_in_date_on_the_day_and_when_reporting_is_accepted():
+    reported_in_time = replace(context(RIDE), received_at=at(15, 23) + timedelta(minutes=30))
+    assert code_of(only(run(reported_in_time, [earn(issuer_id=RIDE, business_time=at(15, 23))]))) == "ACCEPTED"
 
 
 def test_earn_after_the_contract_ends_has_no_program():
@@ -491,7 +503,12 @@ def test_a_partial_reversal_of_an_earn_gives_points_back_to_the_issuer():
     ("case", "record", "expected"),
     [
         ("all the points and all the spend", reversal("F1#1", points=100, spend=10000), "ACCEPTED"),
-        ("spend only, no points", reversal("F1#1", points=0, spend=500), "ACCEPTED"),
+        (
+            "spend only, keeping points the rest of the purchase no longer earns",
+            reversal("F1#1", points=0, spend=500),
+            "RL1_POINTS_WITHOUT_PURCHASE",
+        ),
+        ("spend with the points it earned", reversal("F1#1", points=5, spend=500), "ACCEPTED"),
         ("one point more than the original", reversal("F1#1", points=101), "REV_EXCEEDS_ORIGINAL"),
         ("one fen more spend than the original", reversal("F1#1", points=1, spend=10001), "REV_EXCEEDS_ORIGINAL"),
         ("nothing at all", reversal("F1#1", points=0, spend=0), "RECORD_POINTS_INVALID"),
