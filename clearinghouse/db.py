@@ -111,6 +111,7 @@ _TABLES = (
     tables.LedgerTransferRow,
     tables.ObligationRow,
     tables.StatementRow,
+    tables.IdempotencyKeyRow,
 )
 
 

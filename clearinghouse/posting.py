@@ -100,7 +100,9 @@ def _originals(
                 value_left_fen=row.value_fen + value,  # reversal values are negative
                 rate_fen_per_point=fulfiller_terms.rate_fen_per_point if fulfiller_terms else None,
                 rounding=terms.rounding if terms and row.kind == RecordKind.REDEEM else None,
-                earn_cap_points_per_yuan=terms.earn_cap_points_per_yuan if terms and row.kind == RecordKind.EARN else None,
+                earn_cap_points_per_yuan=terms.earn_cap_points_per_yuan
+                if terms and row.kind == RecordKind.EARN
+                else None,
             )
     return found
 

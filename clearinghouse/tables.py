@@ -296,7 +296,6 @@ class StatementRow(SQLModel, table=True):
     json_signature: bytes = Field(sa_column=Column(LargeBinary(64), nullable=False))
 
 
-
 # ------------------------------------------------------------------ points mall
 class OfferRow(SQLModel, table=True):
     """An offer a fulfiller publishes; publishing the same ref again replaces its terms (stock, price...)."""
@@ -310,6 +309,7 @@ class OfferRow(SQLModel, table=True):
     document: str = Field(sa_column=Column(Text(), nullable=False))  # the offer as published (JSON)
     updated_at: datetime = Field(sa_column=utc_column())
 
+
 APPEND_ONLY_TABLES = (
     "contract",
     "contract_party",
@@ -321,3 +321,36 @@ APPEND_ONLY_TABLES = (
     "obligation",
     "statement",
 )
+
+
+# ------------------------------------------------------------------ idempotency keys
+class IdempotencyKeyRow(SQLModel, table=True):
+    """A POST's ``Idempotency-Key``, scoped to its principal, and the answer given under it.
+
+    (principal, key) is unique: it decides between two concurrent first requests. ``status_code`` NULL is
+    a placeholder (the first request is running); then the answer is stored. ``response_body`` NULL with a
+    status means the answer held a secret shown once (an API token) and is not kept. Not append-only: the
+    placeholder is completed, or deleted after a 5xx so a retry can run.
+    """
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (
+        UniqueConstraint("principal", "key", name="uq_idempotency_key_principal_key"),
+        CheckConstraint(
+            "status_code IS NULL OR (status_code BETWEEN 200 AND 499 AND content_type IS NOT NULL "
+            "AND completed_at IS NOT NULL)",
+            name="ck_idempotency_key_answer",
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    principal: str = Field(sa_column=Column(String(40), nullable=False))
+    key: str = Field(sa_column=Column(String(200), nullable=False))
+    fingerprint: str = Field(sa_column=Column(String(64), nullable=False))
+    method: str = Field(sa_column=Column(String(16), nullable=False))
+    path: str = Field(sa_column=Column(Text(), nullable=False))
+    status_code: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True))
+    content_type: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary(), nullable=True))
+    created_at: datetime = Field(sa_column=utc_column())
+    completed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

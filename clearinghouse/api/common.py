@@ -1,20 +1,24 @@
-"""Request plumbing shared by the API routes: the hub, the caller, JSON bodies."""
+"""Request plumbing shared by the API routes: the hub, the caller, idempotency keys, JSON bodies."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 
+from clearinghouse import idempotency
 from clearinghouse.errors import Forbidden, InvalidRequest, Unauthorized
 from clearinghouse.hub import Hub
 from clearinghouse.services.partners import ADMIN, authenticate
 from partners.keys import SIGNATURE_LENGTH, parse_signature
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
 
 
 def hub() -> Hub:
@@ -56,6 +60,109 @@ def require_self_or_admin(partner_id: str) -> None:
     """A partner never reads another partner's files or statements."""
     if caller() not in (ADMIN, partner_id):
         raise Forbidden("a partner sees only its own data", code="NOT_YOUR_DATA")
+
+
+def request_fingerprint() -> str:
+    """SHA-256 over method, path (and query), content type and body; see ``idempotency.Fingerprint``.
+
+    ``multipart/form-data``: the content type without its parameters (the boundary is new on every
+    retry), then every part sorted by name (parts of one name in the order received), as (kind, name,
+    SHA-256 of its bytes); file names and part headers are left out. File parts are hashed from the
+    parser's spooled files in 1 MiB chunks and put back where they were. Any other body: the exact bytes,
+    read once and cached for the view (as ``get_json`` does anyway).
+    """
+    path = request.path
+    if request.query_string:
+        path += "?" + request.query_string.decode("latin-1")
+    if request.mimetype == "multipart/form-data":
+        fingerprint = idempotency.Fingerprint(request.method, path, request.mimetype)
+        for name, text in sorted(request.form.items(multi=True), key=lambda item: item[0]):
+            fingerprint.add_part("field", name, text.encode("utf-8"))
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+            fingerprint.add_part("file", name, upload.stream)
+        return fingerprint.hexdigest()
+    fingerprint = idempotency.Fingerprint(request.method, path, request.headers.get("Content-Type", ""))
+    fingerprint.add(request.get_data(cache=True))
+    return fingerprint.hexdigest()
+
+
+def _idempotent(view: F, *, keep_body: bool) -> F:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = idempotency.parse_key(request.headers.getlist(idempotency.HEADER))
+        if key is None:
+            return view(*args, **kwargs)
+        engine = hub().engine
+        claimed = idempotency.claim(
+            engine,
+            principal=caller(),
+            key=key,
+            fingerprint=request_fingerprint(),
+            method=request.method,
+            path=request.path,
+            now=hub().now(),
+        )
+        if isinstance(claimed, idempotency.StoredAnswer):
+            return Response(
+                claimed.body,
+                status=claimed.status,
+                content_type=claimed.content_type,
+                headers={idempotency.REPLAYED_HEADER: "true"},
+            )
+        try:
+            response = _answer(view, args, kwargs)
+        except BaseException:
+            _release_quietly(claimed)
+            raise
+        if not idempotency.storable(response.status_code):
+            _release_quietly(claimed)
+            return response
+        try:
+            idempotency.complete(
+                engine,
+                row_id=claimed,
+                status=response.status_code,
+                content_type=response.content_type or "application/octet-stream",
+                body=response.get_data() if keep_body else None,
+                now=hub().now(),
+            )
+        except Exception:
+            # The view's effect is committed and this is its answer; the key stays in flight (409 to a retry)
+            # rather than being released to run the request a second time.
+            log.exception("could not store the answer under idempotency key row %s", claimed)
+        return response
+
+    wrapper.idempotency = "replay" if keep_body else "withheld"  # type: ignore[attr-defined]
+    return cast(F, wrapper)
+
+
+def _answer(view: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Response:
+    """The view's answer as the client will get it, errors mapped to their JSON answers as Flask would."""
+    try:
+        value = view(*args, **kwargs)
+    except Exception as exc:
+        value = current_app.handle_user_exception(exc)
+    return current_app.make_response(value)
+
+
+def _release_quietly(row_id: int) -> None:
+    try:
+        idempotency.release(hub().engine, row_id=row_id)
+    except Exception:
+        log.exception("could not release idempotency key row %s", row_id)
+
+
+def idempotent(view: F) -> F:
+    """Honour an ``Idempotency-Key`` header (under the authenticated caller): the first request runs and its
+    2xx/4xx answer is kept; the same request again gets that answer byte for byte (``Idempotent-Replayed:
+    true``); another request under the key is a 409. Goes below ``@authenticated``/``@admin_only``."""
+    return _idempotent(view, keep_body=True)
+
+
+def idempotent_secret(view: F) -> F:
+    """As :func:`idempotent`, for answers that hold a secret shown once (an API token): the answer's body is
+    not kept, so the same request again is a 409 ``IDEMPOTENCY_REPLAY_WITHHELD``, never a second effect."""
+    return _idempotent(view, keep_body=False)
 
 
 def json_body() -> dict[str, Any]:

@@ -7,7 +7,15 @@ from typing import Any
 from flask import Response
 
 from clearinghouse.api import api
-from clearinghouse.api.common import admin_only, authenticated, caller, hub, json_body, signature_field
+from clearinghouse.api.common import (
+    admin_only,
+    authenticated,
+    caller,
+    hub,
+    idempotent,
+    json_body,
+    signature_field,
+)
 from clearinghouse.errors import Forbidden
 from clearinghouse.services import contracts as service
 from clearinghouse.services.partners import ADMIN
@@ -15,6 +23,7 @@ from clearinghouse.services.partners import ADMIN
 
 @api.post("/contracts")
 @admin_only
+@idempotent
 def propose_contract() -> tuple[dict[str, Any], int]:
     view = service.propose_contract(
         engine=hub().engine, now=hub().now(), terms_json=json_body(), hub_timezone=hub().config.timezone
@@ -53,6 +62,7 @@ def canonical(contract_id: str, version: int) -> Response:
 
 @api.post("/contracts/<contract_id>/versions/<int:version>/signatures")
 @authenticated
+@idempotent
 def sign(contract_id: str, version: int) -> tuple[dict[str, Any], int]:
     """A party signs as itself (base64 of the 64-byte signature); an admin cannot sign for a party."""
     signature = signature_field(json_body(), "signature")

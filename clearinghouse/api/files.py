@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, request
 
 from clearinghouse.api import api
-from clearinghouse.api.common import authenticated, caller, hub, require_self_or_admin
+from clearinghouse.api.common import authenticated, caller, hub, idempotent, require_self_or_admin
 from clearinghouse.errors import Forbidden, InvalidRequest
 from clearinghouse.services import files as service
 from clearinghouse.services.partners import ADMIN
@@ -41,6 +41,7 @@ def _signature_part() -> bytes | None:
 
 @api.post("/files")
 @authenticated
+@idempotent
 def submit_file() -> tuple[dict[str, Any], int]:
     if caller() == ADMIN:
         raise Forbidden("files are submitted by partners, signed with their own keys", code="PARTNER_ONLY")

@@ -13,6 +13,8 @@ from clearinghouse.api.common import (
     date_field,
     field,
     hub,
+    idempotent,
+    idempotent_secret,
     json_body,
     require_self_or_admin,
     time_field,
@@ -45,6 +47,7 @@ def key_json(key: service.RegisteredKey) -> dict[str, Any]:
 
 @api.post("/partners")
 @admin_only
+@idempotent
 def register_partner() -> tuple[dict[str, Any], int]:
     body = json_body()
     roles = field(body, "roles", list)
@@ -77,6 +80,7 @@ def get_partner(partner_id: str) -> dict[str, Any]:
 
 @api.post("/partners/<partner_id>/keys")
 @admin_only
+@idempotent
 def add_key(partner_id: str) -> tuple[dict[str, Any], int]:
     if request.mimetype == "application/json":
         body = json_body()
@@ -104,6 +108,7 @@ def list_keys(partner_id: str) -> dict[str, Any]:
 
 @api.post("/partners/<partner_id>/tokens")
 @admin_only
+@idempotent_secret
 def issue_token(partner_id: str) -> tuple[dict[str, Any], int]:
     token = service.issue_partner_token(engine=hub().engine, now=hub().now(), partner_id=partner_id)
     return {"principal": partner_id, "token": token}, 201

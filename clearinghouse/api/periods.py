@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 
 from clearinghouse.api import api
-from clearinghouse.api.common import admin_only, authenticated, hub, require_self_or_admin
+from clearinghouse.api.common import admin_only, authenticated, hub, idempotent, require_self_or_admin
 from clearinghouse.errors import NotFound
 from clearinghouse.services import periods as service
 from settlement.periods import Period
@@ -26,6 +26,7 @@ def close_json(result: service.CloseResult) -> dict[str, Any]:
 
 @api.post("/periods/<period>/close")
 @admin_only
+@idempotent
 def close_period(period: str) -> tuple[dict[str, Any], int]:
     result = service.close_period(
         engine=hub().engine,
