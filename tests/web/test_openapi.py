@@ -318,6 +318,7 @@ def test_each_operation_asks_for_a_token_exactly_as_documented(checked_client: S
         "file_id": "F1",
         "period": PERIOD,
         "name": f"{CVS}.csv",
+        "member_token": "m1",
     }
     for method, path in sorted(spec_operations()):
         response = checked_client.open(API + path.format(**sample), method=method)
@@ -508,6 +509,33 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert_error(api.get(f"/periods/2026-10/statements/{CVS}.csv", who=CVS), 404, "STATEMENT_NOT_FOUND")
     assert_error(api.get(f"/periods/11-2026/statements/{CVS}.json", who=CVS), 422, "PERIOD_MALFORMED")
     assert [p["period"] for p in api.get("/periods").get_json()["periods"]] == [PERIOD]
+
+    # --- points mall and members' points
+    lens = {
+        "offer_ref": "LENS",
+        "title_zh": "200元镜片",
+        "title_en": "200-yuan lens",
+        "category": "eyewear",
+        "points_price": 2000,
+        "face_value_fen": 20000,
+        "stock": 5,
+        "valid_from": "2026-01-01T00:00:00+08:00",
+        "valid_to": None,
+        "promotions": [
+            {"points_price": 1500, "starts_at": "2026-06-06T00:00:00+08:00", "ends_at": "2026-06-07T00:00:00+08:00"}
+        ],
+    }
+    assert post("/offers", "offer-lens", who=EYEWEAR, json=lens).status_code == 201
+    assert_error(api.post("/offers", who=EYEWEAR, json={**lens, "category": "gift-cards"}), 422, "OFFER_INVALID")
+    assert_error(api.post("/offers", json=lens), 403, "PARTNER_ONLY")
+    listed = api.get("/offers?issuer=cvs&at=2026-06-06T12:00:00%2B08:00", who=CINEMA).get_json()
+    assert [(o["offer_ref"], o["price_now"]) for o in listed["offers"]] == [("LENS", 1500)]
+    assert_error(api.get("/offers?issuer=cvs&at=yesterday", who=CINEMA), 422, "REQUEST_FIELD_INVALID")
+    assert_error(api.get("/offers?issuer=nobody", who=CINEMA), 404, "PARTNER_NOT_FOUND")
+    points = api.get(f"/partners/{CVS}/members/m1/points", who=CVS).get_json()
+    assert points["balance"] == sum(change["points"] for change in points["history"])
+    assert_error(api.get(f"/partners/{CVS}/members/m1/points", who=CINEMA), 403, "NOT_YOUR_DATA")
+    assert_error(api.get(f"/partners/{CVS}/members/nobody/points", who=CVS), 404, "MEMBER_NOT_FOUND")
 
     # every documented operation answered with success at least once, and every error status was seen
     succeeded = {(method, path) for method, path, status in client.checker.seen if 200 <= status < 300}
