@@ -4,6 +4,7 @@ executemany inserts for records, accounts and transfers."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -123,10 +124,13 @@ def _reversed_sums(connection: Connection, original_ids: list[int]) -> dict[int,
 
 
 def _redeemed(connection: Connection, wanted: frozenset[tuple[str, str, Period]]) -> dict[tuple[str, str, Period], int]:
+    """Points redeemed per (issuer, fulfiller, period), counting real-time holds from the moment they are made."""
     used: dict[tuple[str, str, Period], int] = {}
     query = text(
-        "SELECT coalesce(sum(points), 0) FROM clearing_record WHERE status = 'ACCEPTED' AND kind = 'REDEEM'"
-        " AND issuer_id = :issuer AND fulfiller_id = :fulfiller AND business_period = :period"
+        "SELECT (SELECT coalesce(sum(points), 0) FROM clearing_record WHERE status = 'ACCEPTED' AND kind = 'REDEEM'"
+        " AND issuer_id = :issuer AND fulfiller_id = :fulfiller AND business_period = :period)"
+        " + (SELECT coalesce(sum(points), 0) FROM authorization_hold WHERE status = 'HELD'"
+        " AND issuer_id = :issuer AND fulfiller_id = :fulfiller AND business_period = :period)"
     )
     for issuer, fulfiller, period in wanted:
         params = {"issuer": issuer, "fulfiller": fulfiller, "period": str(period)}
@@ -143,11 +147,14 @@ RECORD_COLUMNS = (
     "settlement_period", "issuer_id", "fulfiller_id", "member_token", "points", "amount_fen", "value_fen",
     "receipt_ref", "category", "offer_ref", "original_ref", "original_id", "contract_pk",
 )  # fmt: skip
-TRANSFER_COLUMNS = ("record_id", "close_id", "leg", "debit_account", "credit_account", "unit", "amount", "posted_at")
+TRANSFER_COLUMNS = (
+    "record_id", "close_id", "authorization_id", "leg", "debit_account", "credit_account", "unit", "amount",
+    "posted_at",
+)  # fmt: skip
 ACCOUNT_COLUMNS = ("code", "unit", "kind", "partner_id", "debits", "credits")
 
 
-def _db_time(connection: Connection, moment: datetime) -> Any:
+def db_time(connection: Connection, moment: datetime) -> Any:
     utc = moment.astimezone(UTC)
     if connection.dialect.name == "sqlite":
         return utc.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -192,7 +199,7 @@ def _record_row(
             None,
             None,
             raw.kind[:16],
-            _db_time(connection, decision.record.business_time),
+            db_time(connection, decision.record.business_time),
             str(decision.business_period),
             str(decision.settlement_period),
         )
@@ -234,7 +241,7 @@ def insert_batch(
     ]
     bulk_insert(connection, "clearing_record", RECORD_COLUMNS, rows)
     transfers = [
-        (decision.record_id, None, leg, item)
+        (Source(record_id=decision.record_id), leg, item)
         for decision in decisions
         if isinstance(decision, Accepted)
         for leg, item in enumerate(decision.transfers)
@@ -242,23 +249,42 @@ def insert_batch(
     post_transfers(connection, transfers, now=now)
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What a transfer belongs to: exactly one clearing record, period close or real-time authorization."""
+
+    record_id: int | None = None
+    close_id: int | None = None
+    authorization_id: int | None = None
+
+
 def post_transfers(
-    connection: Connection, transfers: Sequence[tuple[int | None, int | None, int, ledger.Transfer]], *, now: datetime
+    connection: Connection, transfers: Sequence[tuple[Source, int, ledger.Transfer]], *, now: datetime
 ) -> None:
-    """Insert transfers (record id or close id, leg, transfer), creating missing accounts and moving the
-    accounts' running totals in the same transaction."""
+    """Insert transfers (source, leg, transfer), creating missing accounts and moving the accounts' running
+    totals in the same transaction."""
     if not transfers:
         return
     deltas = ledger.balance_deltas(item for *_, item in transfers)
     ensure_accounts(connection, deltas)
-    posted_at = _db_time(connection, now)
+    posted_at = db_time(connection, now)
     bulk_insert(
         connection,
         "ledger_transfer",
         TRANSFER_COLUMNS,
         [
-            (record_id, close_id, leg, item.debit.code, item.credit.code, item.unit, item.amount, posted_at)
-            for record_id, close_id, leg, item in transfers
+            (
+                source.record_id,
+                source.close_id,
+                source.authorization_id,
+                leg,
+                item.debit.code,
+                item.credit.code,
+                item.unit,
+                item.amount,
+                posted_at,
+            )
+            for source, leg, item in transfers
         ],
     )
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"

@@ -159,6 +159,42 @@ class SettlementFileRow(SQLModel, table=True):
     total_amount_fen: int = Field(sa_column=money_column())
 
 
+class AuthorizationRow(SQLModel, table=True):
+    """A real-time redemption held at a fulfiller's till: HELD, then CAPTURED, VOIDED or EXPIRED.
+
+    The held points left the member's account when it was made (ledger legs under this row); a capture
+    becomes a REDEEM clearing record, netted like file-reported ones. (fulfiller, reference) is unique.
+    """
+
+    __tablename__ = "authorization_hold"
+    __table_args__ = (
+        UniqueConstraint("fulfiller_id", "reference", name="uq_authorization_reference"),
+        CheckConstraint("status IN ('HELD', 'CAPTURED', 'VOIDED', 'EXPIRED')", name="ck_authorization_status"),
+        CheckConstraint(
+            "points > 0 AND captured_points >= 0 AND captured_points <= points", name="ck_authorization_points"
+        ),
+        Index("ix_authorization_open", "status", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    fulfiller_id: str = Field(foreign_key="partner.id", max_length=40)
+    reference: str = Field(max_length=64)
+    issuer_id: str = Field(foreign_key="partner.id", max_length=40)
+    member_token: str = Field(max_length=128)
+    category: str = Field(max_length=128)
+    offer_ref: str = Field(max_length=128)
+    face_value_fen: int = Field(sa_column=money_column())
+    points: int = Field(sa_column=money_column())
+    captured_points: int = Field(default=0, sa_column=money_column(default=0))
+    status: str = Field(max_length=8)
+    business_time: datetime = Field(sa_column=utc_column())
+    business_period: str = Field(max_length=7)
+    contract_pk: int = Field(foreign_key="contract.id")
+    created_at: datetime = Field(sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column())
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
 class ClearingRecordRow(SQLModel, table=True):
     """Every detail record of an accepted file, with its result. ``value_fen`` is what the issuer owes the
     fulfiller because of it (negative for a reversal of a redemption)."""
@@ -166,6 +202,8 @@ class ClearingRecordRow(SQLModel, table=True):
     __tablename__ = "clearing_record"
     __table_args__ = (
         UniqueConstraint("file_pk", "seq", name="uq_clearing_record_file_seq"),
+        UniqueConstraint("authorization_id", name="uq_clearing_record_authorization"),
+        CheckConstraint("file_pk IS NOT NULL OR authorization_id IS NOT NULL", name="ck_clearing_record_source"),
         CheckConstraint("status IN ('ACCEPTED', 'REFUSED')", name="ck_clearing_record_status"),
         CheckConstraint("status = 'ACCEPTED' OR reason_code IS NOT NULL", name="ck_clearing_record_reason"),
         Index("ix_clearing_record_settlement", "settlement_period", "status"),
@@ -173,7 +211,8 @@ class ClearingRecordRow(SQLModel, table=True):
     )
 
     id: int = Field(sa_column=Column(BigId, primary_key=True, autoincrement=True))
-    file_pk: int = Field(foreign_key="settlement_file.id")
+    file_pk: int | None = Field(default=None, foreign_key="settlement_file.id")  # None: a real-time capture
+    authorization_id: int | None = Field(default=None, foreign_key="authorization_hold.id")
     seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
     status: str = Field(max_length=8)
     reason_code: str | None = Field(default=None, max_length=40)
@@ -207,7 +246,7 @@ class AccountRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("code", "unit", name="uq_account_code_unit"),
         CheckConstraint("debits >= 0 AND credits >= 0", name="ck_account_totals"),
-        CheckConstraint("kind <> 'member' OR credits >= debits", name="ck_account_member_not_negative"),
+        CheckConstraint("kind NOT IN ('member', 'held') OR credits >= debits", name="ck_account_member_not_negative"),
     )
 
     code: str = Field(sa_column=Column(String(200), primary_key=True))
@@ -221,17 +260,24 @@ class AccountRow(SQLModel, table=True):
 class LedgerTransferRow(SQLModel, table=True):
     """One balanced movement: ``amount`` of ``unit`` from the credit account to the debit account.
 
-    Belongs to exactly one clearing record or one period close; (source, leg) is unique so nothing can be
-    posted twice; both accounts must hold the transfer's unit (composite foreign keys).
+    Belongs to exactly one clearing record, period close or real-time authorization (its hold and release);
+    (source, leg) is unique so nothing can be posted twice; both accounts must hold the transfer's unit
+    (composite foreign keys).
     """
 
     __tablename__ = "ledger_transfer"
     __table_args__ = (
         CheckConstraint("amount > 0", name="ck_transfer_amount_positive"),
         CheckConstraint("debit_account <> credit_account", name="ck_transfer_two_accounts"),
-        CheckConstraint("(record_id IS NULL) <> (close_id IS NULL)", name="ck_transfer_one_source"),
+        CheckConstraint(
+            "(record_id IS NOT NULL AND close_id IS NULL AND authorization_id IS NULL)"
+            " OR (record_id IS NULL AND close_id IS NOT NULL AND authorization_id IS NULL)"
+            " OR (record_id IS NULL AND close_id IS NULL AND authorization_id IS NOT NULL)",
+            name="ck_transfer_one_source",
+        ),
         UniqueConstraint("record_id", "leg", name="uq_transfer_record_leg"),
         UniqueConstraint("close_id", "leg", name="uq_transfer_close_leg"),
+        UniqueConstraint("authorization_id", "leg", name="uq_transfer_authorization_leg"),
         ForeignKeyConstraint(["debit_account", "unit"], ["account.code", "account.unit"], name="fk_transfer_debit"),
         ForeignKeyConstraint(["credit_account", "unit"], ["account.code", "account.unit"], name="fk_transfer_credit"),
     )
@@ -239,6 +285,7 @@ class LedgerTransferRow(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     record_id: int | None = Field(default=None, foreign_key="clearing_record.id", index=True)
     close_id: int | None = Field(default=None, foreign_key="period_close.id", index=True)
+    authorization_id: int | None = Field(default=None, foreign_key="authorization_hold.id", index=True)
     leg: int
     debit_account: str = Field(max_length=200)
     credit_account: str = Field(max_length=200)

@@ -10,6 +10,7 @@ Accounts (the code says whose and what):
 * ``pts:<issuer>:issued``              points the issuer has put out (debit-normal)
 * ``pts:<issuer>:m:<member token>``    a member's points of that issuer (credit-normal, never below 0)
 * ``pts:<issuer>:redeemed:<fulfiller>`` points burnt at a fulfiller
+* ``pts:<issuer>:held:<fulfiller>``    points held by a real-time authorization, until capture or release
 * ``cny:<partner>:position``          receivable − payable of the partner in open periods (debit-normal)
 * ``cny:hub:settlement``              the alliance settlement account; zero after every close
 """
@@ -29,6 +30,7 @@ HUB_SETTLEMENT = "cny:hub:settlement"
 class AccountKind(StrEnum):
     ISSUED = "issued"
     MEMBER = "member"
+    HELD = "held"
     REDEEMED = "redeemed"
     POSITION = "position"
     SETTLEMENT = "settlement"
@@ -58,6 +60,11 @@ def redeemed_account(issuer_id: str, fulfiller_id: str) -> Account:
     return Account(
         f"pts:{issuer_id}:redeemed:{fulfiller_id}", points_unit(issuer_id), AccountKind.REDEEMED, fulfiller_id
     )
+
+
+def held_account(issuer_id: str, fulfiller_id: str) -> Account:
+    """Points a fulfiller's till holds for a real-time redemption, between authorization and capture."""
+    return Account(f"pts:{issuer_id}:held:{fulfiller_id}", points_unit(issuer_id), AccountKind.HELD, fulfiller_id)
 
 
 def position_account(partner_id: str) -> Account:

@@ -20,7 +20,7 @@ from clearinghouse.db import unit_of_work
 from clearinghouse.errors import Conflict, NotFound
 from clearinghouse.hubkey import HubSigner
 from clearinghouse.locks import lock_clearing
-from clearinghouse.posting import post_transfers
+from clearinghouse.posting import Source, post_transfers
 from clearinghouse.queries import closed_periods, partner_names
 from clearinghouse.tables import ObligationRow, PeriodCloseRow, StatementRow
 from settlement import netting
@@ -136,7 +136,9 @@ def _write_close(
             ],
         )
     transfers = netting.close_transfers(result.positions)
-    post_transfers(connection, [(None, close_row.id, leg, item) for leg, item in enumerate(transfers)], now=now)
+    post_transfers(
+        connection, [(Source(close_id=close_row.id), leg, item) for leg, item in enumerate(transfers)], now=now
+    )
     statements = build_statements(result, names, period=period, zone=zone_name, closed_at=now, hub_key_id=hub.key_id)
     for statement in statements:
         csv_bytes, json_bytes = render_csv(statement), render_json(statement)

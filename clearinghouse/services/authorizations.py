@@ -1,0 +1,341 @@
+"""Real-time redemption at the till, the way card networks do it: authorize (hold), then capture (in full
+or in part) or void; holds not captured in time expire.
+
+A hold passes every rule a REDEEM line passes (``approve_redemption``), takes the points off the member's
+account at once (into the fulfiller's held account) and counts against the contract's per-period cap. A
+capture becomes a REDEEM clearing record — the same ledger, the same period netting as file-reported
+ones — and gives back what it did not capture. Every step is idempotent by (fulfiller, reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, select, text
+from sqlmodel import Session, col
+
+from clearinghouse.db import allocate_ids, unit_of_work
+from clearinghouse.errors import ClearinghouseError, Conflict, Forbidden, NotFound
+from clearinghouse.locks import lock_clearing
+from clearinghouse.posting import RECORD_COLUMNS, Source, bulk_insert, db_time, load_book, post_transfers
+from clearinghouse.queries import active_contracts, all_partners, closed_periods, terms_of
+from clearinghouse.tables import AuthorizationRow, ContractRow
+from contracts.terms import to_fen
+from settlement import ledger
+from settlement.clearing import ClearingContext, Refused, approve_redemption, keys_for
+from settlement.periods import Period, settlement_period
+from settlement.records import RecordKind, SettlementRecord
+
+HOLD_LEG, RELEASE_LEG = 0, 1
+
+
+class AuthorizationRefused(ClearinghouseError):
+    """A redemption the rules refuse; ``code`` is the same reason code a settlement file would carry."""
+
+    kind = "invalid"
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    reference: str
+    issuer_id: str
+    member_token: str
+    points: int
+    category: str
+    offer_ref: str = ""
+    face_value_fen: int = 0
+
+
+@dataclass(frozen=True)
+class AuthorizationView:
+    reference: str
+    fulfiller_id: str
+    issuer_id: str
+    member_token: str
+    points: int
+    captured_points: int
+    status: str
+    category: str
+    offer_ref: str
+    face_value_fen: int
+    business_time: datetime
+    expires_at: datetime
+    value_fen: int | None  # what the issuer owes for the capture, once captured
+
+
+def _view(row: AuthorizationRow, value_fen: int | None = None) -> AuthorizationView:
+    return AuthorizationView(
+        row.reference,
+        row.fulfiller_id,
+        row.issuer_id,
+        row.member_token,
+        row.points,
+        row.captured_points,
+        row.status,
+        row.category,
+        row.offer_ref,
+        row.face_value_fen,
+        row.business_time,
+        row.expires_at,
+        value_fen,
+    )
+
+
+def _same_request(row: AuthorizationRow, request: AuthorizationRequest) -> bool:
+    return (row.issuer_id, row.member_token, row.points, row.category, row.offer_ref, row.face_value_fen) == (
+        request.issuer_id,
+        request.member_token,
+        request.points,
+        request.category,
+        request.offer_ref,
+        request.face_value_fen,
+    )
+
+
+def _find(session: Session, fulfiller_id: str, reference: str) -> AuthorizationRow | None:
+    query = select(AuthorizationRow).where(
+        col(AuthorizationRow.fulfiller_id) == fulfiller_id, col(AuthorizationRow.reference) == reference
+    )
+    return session.scalars(query.with_for_update()).first()
+
+
+def authorize(
+    *,
+    engine: Engine,
+    now: datetime,
+    zone_name: str,
+    fulfiller_id: str,
+    request: AuthorizationRequest,
+    hold_for: timedelta,
+) -> AuthorizationView:
+    """Hold ``request.points`` of the member for ``hold_for``; refused with the rules' reason code otherwise."""
+    with unit_of_work(engine) as uow:
+        lock_clearing(uow.connection)
+        existing = _find(uow.session, fulfiller_id, request.reference)
+        if existing is not None:
+            if not _same_request(existing, request):
+                raise Conflict("that reference was used for another authorization", code="AUTH_REFERENCE_REUSED")
+            return _view(existing)
+        record = SettlementRecord(
+            seq=1,
+            kind=RecordKind.REDEEM,
+            business_time=now,
+            issuer_id=request.issuer_id,
+            fulfiller_id=fulfiller_id,
+            member_token=request.member_token,
+            points=request.points,
+            amount_fen=request.face_value_fen,
+            category=request.category,
+            offer_ref=request.offer_ref,
+        )
+        context = _context(uow.session, fulfiller_id, now, zone_name)
+        book = load_book(
+            uow.connection, reporter_id=fulfiller_id, keys=keys_for([record], context.zone), terms_by_pk={}
+        )
+        approval = approve_redemption(record, context, book)
+        if isinstance(approval, Refused):
+            raise AuthorizationRefused(approval.message, code=approval.code)
+        row = AuthorizationRow(
+            fulfiller_id=fulfiller_id,
+            reference=request.reference,
+            issuer_id=request.issuer_id,
+            member_token=request.member_token,
+            category=request.category,
+            offer_ref=request.offer_ref,
+            face_value_fen=request.face_value_fen,
+            points=request.points,
+            captured_points=0,
+            status="HELD",
+            business_time=now,
+            business_period=str(approval.business_period),
+            contract_pk=approval.contract.pk,
+            created_at=now,
+            expires_at=now + hold_for,
+        )
+        uow.session.add(row)
+        uow.session.flush()
+        assert row.id is not None
+        member = ledger.member_account(request.issuer_id, request.member_token)
+        held = ledger.held_account(request.issuer_id, fulfiller_id)
+        post_transfers(
+            uow.connection,
+            [(Source(authorization_id=row.id), HOLD_LEG, t) for t in ledger.transfer(member, held, request.points)],
+            now=now,
+        )
+        view = _view(row)
+        uow.commit()
+    return view
+
+
+def _context(session: Session, reporter_id: str, now: datetime, zone_name: str) -> ClearingContext:
+    return ClearingContext(
+        reporter_id=reporter_id,
+        file_id="",
+        partners=all_partners(session),
+        contracts=tuple(active_contracts(session)),
+        closed_periods=closed_periods(session),
+        zone=ZoneInfo(zone_name),
+        received_at=now,
+    )
+
+
+def _open(session: Session, fulfiller_id: str, reference: str) -> AuthorizationRow:
+    row = _find(session, fulfiller_id, reference)
+    if row is None or row.id is None:
+        raise NotFound(f"no authorization {reference!r} of {fulfiller_id!r}", code="AUTH_NOT_FOUND")
+    return row
+
+
+def _release(connection: Connection, row: AuthorizationRow, points: int, now: datetime) -> None:
+    assert row.id is not None
+    member = ledger.member_account(row.issuer_id, row.member_token)
+    held = ledger.held_account(row.issuer_id, row.fulfiller_id)
+    post_transfers(
+        connection,
+        [(Source(authorization_id=row.id), RELEASE_LEG, t) for t in ledger.transfer(held, member, points)],
+        now=now,
+    )
+
+
+def capture(
+    *, engine: Engine, now: datetime, fulfiller_id: str, reference: str, points: int | None = None
+) -> AuthorizationView:
+    """Capture ``points`` (default: all) of a live hold; the rest goes back to the member. Capturing again
+    with the same amount answers the same."""
+    with unit_of_work(engine) as uow:
+        lock_clearing(uow.connection)
+        row = _open(uow.session, fulfiller_id, reference)
+        amount = row.points if points is None else points
+        if row.status == "CAPTURED":
+            if amount != row.captured_points:
+                raise Conflict("already captured with another amount", code="AUTH_ALREADY_CAPTURED")
+            return _view(row, _captured_value(uow.connection, row))
+        _check_live(row, now)
+        if not 0 < amount <= row.points:
+            raise AuthorizationRefused(f"capture 1..{row.points} points", code="AUTH_CAPTURE_INVALID")
+        value = _post_capture(uow.session, row, amount, now, closed_periods(uow.session))
+        if amount < row.points:
+            _release(uow.connection, row, row.points - amount, now)
+        row.status, row.captured_points, row.closed_at = "CAPTURED", amount, now
+        uow.session.flush()
+        view = _view(row, value)
+        uow.commit()
+    return view
+
+
+def _check_live(row: AuthorizationRow, now: datetime) -> None:
+    if row.status != "HELD":
+        raise Conflict(f"the authorization is {row.status.lower()}", code=f"AUTH_{row.status}")
+    if now >= row.expires_at:
+        raise Conflict("the hold has expired", code="AUTH_EXPIRED")
+
+
+def _post_capture(
+    session: Session, row: AuthorizationRow, points: int, now: datetime, closed: frozenset[Period]
+) -> int:
+    """The capture as a REDEEM clearing record with its transfers: burnt points, and the issuer's debt."""
+    assert row.id is not None
+    connection = session.connection()
+    contract = session.get(ContractRow, row.contract_pk)
+    assert contract is not None
+    terms = terms_of(contract)
+    fulfiller_terms = terms.fulfiller(row.fulfiller_id)
+    assert fulfiller_terms is not None
+    value = to_fen(points, fulfiller_terms.rate_fen_per_point, terms.rounding)
+    business = Period.parse(row.business_period)
+    record_id = allocate_ids(connection, "clearing_record", 1)[0]
+    values = {
+        "id": record_id,
+        "file_pk": None,
+        "seq": 1,
+        "status": "ACCEPTED",
+        "reason_code": None,
+        "reason": None,
+        "kind": "REDEEM",
+        "business_time": db_time(connection, row.business_time),
+        "business_period": str(business),
+        "settlement_period": str(settlement_period(business, closed)),
+        "issuer_id": row.issuer_id,
+        "fulfiller_id": row.fulfiller_id,
+        "member_token": row.member_token,
+        "points": points,
+        "amount_fen": row.face_value_fen,
+        "value_fen": value,
+        "receipt_ref": f"AUTH:{row.reference}",
+        "category": row.category,
+        "offer_ref": row.offer_ref,
+        "original_ref": "",
+        "original_id": None,
+        "contract_pk": row.contract_pk,
+    }
+    bulk_insert(
+        connection,
+        "clearing_record",
+        (*RECORD_COLUMNS, "authorization_id"),
+        [(*(values[c] for c in RECORD_COLUMNS), row.id)],
+    )
+    held = ledger.held_account(row.issuer_id, row.fulfiller_id)
+    burnt = ledger.redeemed_account(row.issuer_id, row.fulfiller_id)
+    owed = ledger.transfer(ledger.position_account(row.fulfiller_id), ledger.position_account(row.issuer_id), value)
+    transfers = ledger.transfer(held, burnt, points) + owed
+    post_transfers(connection, [(Source(record_id=record_id), leg, t) for leg, t in enumerate(transfers)], now=now)
+    return value
+
+
+def _captured_value(connection: Connection, row: AuthorizationRow) -> int | None:
+    value = connection.execute(
+        text("SELECT value_fen FROM clearing_record WHERE authorization_id = :a"), {"a": row.id}
+    ).scalar()
+    return int(value) if value is not None else None
+
+
+def void(*, engine: Engine, now: datetime, fulfiller_id: str, reference: str) -> AuthorizationView:
+    """Give every held point back to the member; voiding again answers the same."""
+    with unit_of_work(engine) as uow:
+        lock_clearing(uow.connection)
+        row = _open(uow.session, fulfiller_id, reference)
+        if row.status == "VOIDED":
+            return _view(row)
+        if row.status != "HELD":
+            raise Conflict(f"the authorization is {row.status.lower()}", code=f"AUTH_{row.status}")
+        _release(uow.connection, row, row.points, now)
+        row.status, row.closed_at = "VOIDED", now
+        uow.session.flush()
+        view = _view(row)
+        uow.commit()
+    return view
+
+
+def expire_holds(*, engine: Engine, now: datetime) -> int:
+    """Release every hold past its time (a scheduler job); returns how many expired."""
+    with unit_of_work(engine) as uow:
+        lock_clearing(uow.connection)
+        rows = list(
+            uow.session.scalars(
+                select(AuthorizationRow)
+                .where(col(AuthorizationRow.status) == "HELD", col(AuthorizationRow.expires_at) <= now)
+                .with_for_update()
+            )
+        )
+        for row in rows:
+            _release(uow.connection, row, row.points, now)
+            row.status, row.closed_at = "EXPIRED", now
+        uow.session.flush()
+        uow.commit()
+    return len(rows)
+
+
+def get_authorization(*, engine: Engine, fulfiller_id: str, reference: str, caller: str) -> AuthorizationView:
+    if caller not in ("admin", fulfiller_id):
+        raise Forbidden("a partner sees only its own authorizations", code="NOT_YOUR_DATA")
+    with unit_of_work(engine, read_only=True) as uow:
+        row = uow.session.scalars(
+            select(AuthorizationRow).where(
+                col(AuthorizationRow.fulfiller_id) == fulfiller_id, col(AuthorizationRow.reference) == reference
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no authorization {reference!r} of {fulfiller_id!r}", code="AUTH_NOT_FOUND")
+        return _view(row, _captured_value(uow.connection, row) if row.status == "CAPTURED" else None)
