@@ -25,6 +25,7 @@ class Config:
     scheduler_close_hour: int = 0
     scheduler_close_minute: int = 5
     sqlite_busy_timeout_ms: int = 15000
+    hold_seconds: int = 900  # how long a real-time authorization holds points before it expires
 
     @property
     def zone(self) -> ZoneInfo:

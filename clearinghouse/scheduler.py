@@ -15,12 +15,14 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from clearinghouse.config import Config, load_config
 from clearinghouse.hub import open_hub, utc_now
 from clearinghouse.services.periods import close_due_periods
 
 CLOSE_JOB_ID = "close-due-periods"
+EXPIRY_JOB_ID = "expire-holds"
 log = logging.getLogger(__name__)
 
 
@@ -35,6 +37,18 @@ def run_scheduled_close(database_url: str, timezone: str, hub_key_path: str) -> 
     closed = [str(result.period) for result in results]
     log.info("scheduled close: %s", ", ".join(closed) or "nothing due")
     return closed
+
+
+def run_hold_expiry(database_url: str, timezone: str, hub_key_path: str) -> int:
+    """The job: release every real-time hold past its time."""
+    from clearinghouse.services.authorizations import expire_holds
+
+    config = load_config({"database_url": database_url, "timezone": timezone, "hub_key_path": hub_key_path})
+    hub = open_hub(config)
+    try:
+        return expire_holds(engine=hub.engine, now=utc_now())
+    finally:
+        hub.engine.dispose()
 
 
 def configure(scheduler: BaseScheduler, config: Config) -> BaseScheduler:
@@ -52,8 +66,16 @@ def _jobstore_url(config: Config) -> str:
 
 
 def ensure_close_job(scheduler: BaseScheduler, config: Config) -> None:
-    """Add the monthly job unless the store already holds it: re-adding would reset its next fire time
-    and forget a run missed while the hub was down."""
+    """Add the jobs the store does not hold yet (the monthly close; the minutely expiry of real-time holds):
+    re-adding the close would reset its next fire time and forget a run missed while the hub was down."""
+    if scheduler.get_job(EXPIRY_JOB_ID) is None:
+        scheduler.add_job(
+            run_hold_expiry,
+            trigger=IntervalTrigger(seconds=60),
+            id=EXPIRY_JOB_ID,
+            name="expire real-time holds",
+            kwargs=_job_arguments(config),
+        )
     if scheduler.get_job(CLOSE_JOB_ID) is not None:
         return
     trigger = CronTrigger(
@@ -64,8 +86,13 @@ def ensure_close_job(scheduler: BaseScheduler, config: Config) -> None:
         trigger=trigger,
         id=CLOSE_JOB_ID,
         name="close due periods",
-        kwargs={"database_url": config.database_url, "timezone": config.timezone, "hub_key_path": config.hub_key_path},
+        kwargs=_job_arguments(config),
     )
+
+
+def _job_arguments(config: Config) -> dict[str, str]:
+    """Plain strings, so the persistent job store can keep them."""
+    return {"database_url": config.database_url, "timezone": config.timezone, "hub_key_path": config.hub_key_path}
 
 
 def start(scheduler: BaseScheduler, config: Config) -> BaseScheduler:

@@ -12,7 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
 from clearinghouse.app import create_app
-from clearinghouse.scheduler import CLOSE_JOB_ID, start
+from clearinghouse.scheduler import CLOSE_JOB_ID, EXPIRY_JOB_ID, start
 from tests.factories import CVS, Alliance, at, earn, submit
 
 
@@ -58,6 +58,7 @@ def test_a_close_missed_while_down_runs_once_after_restart(hub):
         threading.Event().wait(1.5)  # any second (wrong) run would have happened by now
         assert len(runs) == 1 and runs[0].exception is None, runs
         assert "2026-10" in runs[0].retval
+        assert second.get_job(EXPIRY_JOB_ID) is not None  # real-time holds expire every minute
         next_run = second.get_job(CLOSE_JOB_ID).next_run_time
         assert next_run > datetime.now(UTC) and (next_run.day, next_run.hour, next_run.minute) == (1, 0, 5)
     finally:

@@ -319,6 +319,7 @@ def test_each_operation_asks_for_a_token_exactly_as_documented(checked_client: S
         "period": PERIOD,
         "name": f"{CVS}.csv",
         "member_token": "m1",
+        "reference": "A1",
     }
     for method, path in sorted(spec_operations()):
         response = checked_client.open(API + path.format(**sample), method=method)
@@ -536,6 +537,24 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert points["balance"] == sum(change["points"] for change in points["history"])
     assert_error(api.get(f"/partners/{CVS}/members/m1/points", who=CINEMA), 403, "NOT_YOUR_DATA")
     assert_error(api.get(f"/partners/{CVS}/members/nobody/points", who=CVS), 404, "MEMBER_NOT_FOUND")
+
+    # --- real-time redemption at the till
+    hold = {"reference": "TILL-1", "issuer_id": CVS, "member_token": "m1", "points": 100, "category": "cinema"}
+    held = post("/authorizations", "auth-1", who=CINEMA, json=hold)
+    assert held.status_code == 201 and held.get_json()["status"] == "HELD"
+    assert_error(
+        api.post("/authorizations", who=CINEMA, json={**hold, "reference": "TILL-2", "points": 10**6}),
+        422,
+        "POINTS_INSUFFICIENT",
+    )
+    assert api.get("/authorizations/TILL-1", who=CINEMA).get_json()["points"] == 100
+    captured = api.post("/authorizations/TILL-1/capture", who=CINEMA, json={"points": 60})
+    assert captured.status_code == 200 and captured.get_json()["value_fen"] == 450
+    assert_error(api.post("/authorizations/TILL-1/void", who=CINEMA), 409, "AUTH_CAPTURED")
+    assert api.post("/authorizations", who=CINEMA, json={**hold, "reference": "TILL-3", "points": 1}).status_code == 201
+    assert api.post("/authorizations/TILL-3/void", who=CINEMA).get_json()["status"] == "VOIDED"
+    assert_error(api.get("/authorizations/NONE", who=CINEMA), 404, "AUTH_NOT_FOUND")
+    assert_error(api.post("/authorizations", json=hold), 403, "PARTNER_ONLY")
 
     # every documented operation answered with success at least once, and every error status was seen
     succeeded = {(method, path) for method, path, status in client.checker.seen if 200 <= status < 300}
