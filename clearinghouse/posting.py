@@ -13,7 +13,16 @@ from sqlalchemy import Connection, select, text, tuple_
 from clearinghouse.tables import AccountRow, ClearingRecordRow, LedgerTransferRow, SettlementFileRow
 from contracts.terms import ContractTerms
 from settlement import ledger
-from settlement.clearing import Accepted, BookKeys, ClearingBook, Decision, Original
+from settlement.clearing import (
+    CAPTURE_PREFIX,
+    Accepted,
+    BookKeys,
+    CapturedAuthorization,
+    ClearingBook,
+    Decision,
+    Matched,
+    Original,
+)
 from settlement.fileformat import RawDetail
 from settlement.periods import Period
 from settlement.records import RecordKind, RecordRef
@@ -39,7 +48,28 @@ def load_book(
         balances=_balances(connection, keys.balances),
         originals=_originals(connection, reporter_id, keys.originals, terms_by_pk),
         redeemed_in_period=_redeemed(connection, keys.redeemed_in_period),
+        captures=_captures(connection, reporter_id, keys.captures),
     )
+
+
+def _captures(
+    connection: Connection, fulfiller_id: str, references: frozenset[str]
+) -> dict[str, CapturedAuthorization]:
+    """The reporter's captured authorizations named by a batch, and whether a file reported them already."""
+    found: dict[str, CapturedAuthorization] = {}
+    query = text(
+        "SELECT a.reference, a.issuer_id, a.member_token, a.captured_points,"
+        " EXISTS (SELECT 1 FROM clearing_record r WHERE r.status = 'MATCHED' AND r.fulfiller_id = a.fulfiller_id"
+        " AND r.receipt_ref = :prefix || a.reference) AS reported"
+        " FROM authorization_hold a WHERE a.fulfiller_id = :fulfiller AND a.status = 'CAPTURED' AND a.reference = :ref"
+    )
+    for reference in references:
+        row = connection.execute(query, {"prefix": CAPTURE_PREFIX, "fulfiller": fulfiller_id, "ref": reference}).first()
+        if row is not None:
+            found[reference] = CapturedAuthorization(
+                row.issuer_id, row.member_token, int(row.captured_points), bool(row.reported)
+            )
+    return found
 
 
 def _balances(connection: Connection, wanted: frozenset[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -204,6 +234,10 @@ def _record_row(
             str(decision.settlement_period),
         )
         value, original_id, contract_pk = decision.value_fen, decision.original_id, decision.contract_pk
+    elif isinstance(decision, Matched):
+        moment = db_time(connection, decision.record.business_time)
+        result = ("MATCHED", None, f"reports the capture {decision.reference}", raw.kind[:16], moment, None, None)
+        value, original_id, contract_pk = 0, None, None
     else:
         result = ("REFUSED", decision.code, _stored_text(decision.message, 500), raw.kind[:16], None, None, None)
         value, original_id, contract_pk = 0, None, None

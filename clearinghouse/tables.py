@@ -204,8 +204,8 @@ class ClearingRecordRow(SQLModel, table=True):
         UniqueConstraint("file_pk", "seq", name="uq_clearing_record_file_seq"),
         UniqueConstraint("authorization_id", name="uq_clearing_record_authorization"),
         CheckConstraint("file_pk IS NOT NULL OR authorization_id IS NOT NULL", name="ck_clearing_record_source"),
-        CheckConstraint("status IN ('ACCEPTED', 'REFUSED')", name="ck_clearing_record_status"),
-        CheckConstraint("status = 'ACCEPTED' OR reason_code IS NOT NULL", name="ck_clearing_record_reason"),
+        CheckConstraint("status IN ('ACCEPTED', 'REFUSED', 'MATCHED')", name="ck_clearing_record_status"),
+        CheckConstraint("status <> 'REFUSED' OR reason_code IS NOT NULL", name="ck_clearing_record_reason"),
         Index("ix_clearing_record_settlement", "settlement_period", "status"),
         Index("ix_clearing_record_original", "original_id"),
     )

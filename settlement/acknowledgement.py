@@ -35,6 +35,7 @@ class AckRecord:
     accepted: bool
     code: str = ""
     message: str = ""
+    matched: bool = False  # reports a real-time capture: recorded, posted nothing again
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,8 @@ def render(header: AckHeader, records: Iterable[AckRecord], summary: AckSummary 
         ]
     )
     for record in records:
-        yield _line(["R", record.seq, "ACCEPTED" if record.accepted else "REFUSED", record.code, record.message])
+        result = "MATCHED" if record.matched else "ACCEPTED" if record.accepted else "REFUSED"
+        yield _line(["R", record.seq, result, record.code, record.message])
     if summary is not None:
         yield _line(
             [

@@ -77,6 +77,17 @@ class ClearingBook:
     balances: dict[tuple[str, str], int] = field(default_factory=dict)
     originals: dict[RecordRef, Original] = field(default_factory=dict)
     redeemed_in_period: dict[tuple[str, str, Period], int] = field(default_factory=dict)
+    captures: dict[str, CapturedAuthorization] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CapturedAuthorization:
+    """A real-time capture of the reporting fulfiller, as a settlement file may report it again."""
+
+    issuer_id: str
+    member_token: str
+    points: int
+    reported: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +95,7 @@ class BookKeys:
     balances: frozenset[tuple[str, str]]
     originals: frozenset[RecordRef]
     redeemed_in_period: frozenset[tuple[str, str, Period]]
+    captures: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,19 +117,31 @@ class Refused:
     message: str
 
 
-Decision = Accepted | Refused
+@dataclass(frozen=True, slots=True)
+class Matched:
+    """A REDEEM line that reports a capture already cleared in real time: recorded, posts nothing again."""
+
+    record: SettlementRecord
+    record_id: int
+    reference: str
+
+
+Decision = Accepted | Refused | Matched
+CAPTURE_PREFIX = "AUTH:"
 
 
 def keys_for(records: Iterable[SettlementRecord], zone: ZoneInfo) -> BookKeys:
     """Which balances, originals and cap counters the rules will read for these records."""
-    balances, originals, caps = set(), set(), set()
+    balances, originals, caps, captures = set(), set(), set(), set()
     for record in records:
         balances.add((record.issuer_id, record.member_token))
         if record.original is not None:
             originals.add(record.original)
         if record.kind is RecordKind.REDEEM:
             caps.add((record.issuer_id, record.fulfiller_id, Period.of(record.business_time, zone)))
-    return BookKeys(frozenset(balances), frozenset(originals), frozenset(caps))
+            if record.receipt_ref.startswith(CAPTURE_PREFIX):
+                captures.add(record.receipt_ref.removeprefix(CAPTURE_PREFIX))
+    return BookKeys(frozenset(balances), frozenset(originals), frozenset(caps), frozenset(captures))
 
 
 def clear(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
@@ -304,6 +328,8 @@ def approve_redemption(record: SettlementRecord, ctx: ClearingContext, book: Cle
 
 
 def _clear_redeem(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
+    if record.receipt_ref.startswith(CAPTURE_PREFIX) and record.fulfiller_id == ctx.reporter_id:
+        return _match_capture(record, record_id, book)
     approval = approve_redemption(record, ctx, book)
     if isinstance(approval, Refused):
         return approval
@@ -320,6 +346,25 @@ def _clear_redeem(record: SettlementRecord, record_id: int, ctx: ClearingContext
         approval.contract.pk,
         None,
     )
+
+
+def _match_capture(record: SettlementRecord, record_id: int, book: ClearingBook) -> Decision:
+    """A file line reporting a real-time capture (``receipt_ref`` = ``AUTH:<reference>``): it must match that
+    capture exactly and be reported once; it is never counted a second time."""
+    reference = record.receipt_ref.removeprefix(CAPTURE_PREFIX)
+    captured = book.captures.get(reference)
+    if captured is None:
+        return _refuse(record, "AUTH_NOT_CAPTURED", f"no captured authorization {reference!r} of this fulfiller")
+    if (captured.issuer_id, captured.member_token, captured.points) != (
+        record.issuer_id,
+        record.member_token,
+        record.points,
+    ):
+        return _refuse(record, "AUTH_MISMATCH", "issuer, member or points differ from the capture")
+    if captured.reported:
+        return _refuse(record, "AUTH_ALREADY_REPORTED", f"the capture {reference!r} was reported before")
+    captured.reported = True
+    return Matched(record, record_id, reference)
 
 
 def _contract_for(record: SettlementRecord, ctx: ClearingContext) -> tuple[ActiveContract, FulfillerTerms] | None:

@@ -198,6 +198,24 @@ _CATALOGUE: tuple[Reason, ...] = (
         "The member does not hold enough points of this issuer.",
         "会员该发行方积分不足。",
     ),
+    Reason(
+        "AUTH_NOT_CAPTURED",
+        Level.RECORD,
+        "The line reports a real-time capture (receipt AUTH:<reference>) this fulfiller does not have.",
+        "该行报告的实时扣减不存在或未完成。",
+    ),
+    Reason(
+        "AUTH_MISMATCH",
+        Level.RECORD,
+        "Issuer, member or points differ from the real-time capture the line reports.",
+        "与所报告的实时扣减的发行方、会员或积分不一致。",
+    ),
+    Reason(
+        "AUTH_ALREADY_REPORTED",
+        Level.RECORD,
+        "That real-time capture was already reported; it is never counted twice.",
+        "该实时扣减已报告过，不会重复计算。",
+    ),
     Reason("REV_ORIGINAL_MISSING", Level.RECORD, "A REVERSAL must name its original record.", "冲正记录须指明原记录。"),
     Reason(
         "REV_ORIGINAL_NOT_FOUND",

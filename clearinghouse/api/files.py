@@ -23,6 +23,7 @@ def outcome_json(outcome: service.FileOutcome) -> dict[str, Any]:
         "accepted": outcome.accepted,
         "refused": outcome.refused,
         "refused_by_code": dict(outcome.refused_by_code),
+        "matched": outcome.matched,
         "total_points": outcome.total_points,
         "total_amount_fen": outcome.total_amount_fen,
         "accepted_points": outcome.accepted_points,

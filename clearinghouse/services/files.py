@@ -34,7 +34,7 @@ from contracts.terms import ContractTerms
 from partners.errors import SignatureFormatError
 from partners.keys import parse_signature
 from settlement import acknowledgement as ack
-from settlement.clearing import ClearingContext, Decision, Refused, clear, keys_for
+from settlement.clearing import ClearingContext, Decision, Matched, Refused, clear, keys_for
 from settlement.errors import FileRefused
 from settlement.fileformat import FileHeader, RawDetail, RecordProblem, iter_details, read_header, scan, to_record
 from settlement.records import SettlementRecord
@@ -63,12 +63,16 @@ class FileOutcome:
     accepted_amount_fen: int = 0
     accepted_value_fen: int = 0
     refused_by_code: Counter[str] = field(default_factory=Counter)
+    matched: int = 0  # lines reporting real-time captures, recorded and never counted again
 
     def count(self, decisions: Iterable[Decision]) -> None:
         for decision in decisions:
             if isinstance(decision, Refused):
                 self.refused += 1
                 self.refused_by_code[decision.code] += 1
+            elif isinstance(decision, Matched):  # accepted as a report; its points and money moved in real time
+                self.accepted += 1
+                self.matched += 1
             else:
                 self.accepted += 1
                 self.accepted_points += decision.record.points
@@ -337,7 +341,7 @@ def acknowledgement(*, engine: Engine, hub: HubSigner, partner_id: str, file_id:
             {"f": row.id},
         )
         lines = (
-            ack.AckRecord(int(seq), status == "ACCEPTED", code or "", reason or "")
+            ack.AckRecord(int(seq), status != "REFUSED", code or "", reason or "", matched=status == "MATCHED")
             for seq, status, code, reason in results
         )
         return sign_chunks(hub, ack.render(header, lines, summary))
@@ -346,7 +350,7 @@ def acknowledgement(*, engine: Engine, hub: HubSigner, partner_id: str, file_id:
 def _ack_summary(connection: Connection, row: SettlementFileRow) -> ack.AckSummary:
     accepted, refused, points, fen, value = connection.execute(
         text(
-            "SELECT coalesce(sum(CASE WHEN status = 'ACCEPTED' THEN 1 ELSE 0 END), 0),"
+            "SELECT coalesce(sum(CASE WHEN status IN ('ACCEPTED', 'MATCHED') THEN 1 ELSE 0 END), 0),"
             " coalesce(sum(CASE WHEN status = 'REFUSED' THEN 1 ELSE 0 END), 0),"
             " coalesce(sum(CASE WHEN status = 'ACCEPTED' THEN points ELSE 0 END), 0),"
             " coalesce(sum(CASE WHEN status = 'ACCEPTED' THEN amount_fen ELSE 0 END), 0),"

@@ -19,7 +19,7 @@ from clearinghouse.services.authorizations import (
 )
 from clearinghouse.services.periods import close_period
 from settlement.periods import Period
-from tests.factories import CINEMA, CVS, Alliance, earn, submit
+from tests.factories import CINEMA, CVS, Alliance, earn, redeem, submit
 
 HOLD = timedelta(minutes=15)
 
@@ -168,3 +168,24 @@ def test_two_holds_that_together_exceed_the_balance_one_wins(hub, funded):
         thread.join()
     assert sorted(map(str, outcomes)) == ["HELD", "POINTS_INSUFFICIENT"]
     assert _balance(hub) == 300
+
+
+def test_a_file_may_report_a_capture_by_its_reference_and_it_counts_once(hub, funded):
+    _authorize(hub, "A1", 400)
+    capture(engine=hub.engine, now=hub.now(), fulfiller_id=CINEMA, reference="A1")
+    reported = {**redeem("m1", 400), "receipt_ref": "AUTH:A1"}
+    outcome = submit(hub, funded, CINEMA, "R1", [reported])
+    assert (outcome.accepted, outcome.matched, outcome.accepted_points, outcome.accepted_value_fen) == (1, 1, 0, 0)
+    assert _balance(hub) == 600  # not taken twice
+    later = hub.now() + timedelta(days=30)
+    close_period(engine=hub.engine, hub=hub.signer, now=later, period=Period(2026, 11), zone_name=hub.config.timezone)
+    december = close_period(
+        engine=hub.engine,
+        hub=hub.signer,
+        now=hub.now() + timedelta(days=30),
+        period=Period(2026, 12),
+        zone_name=hub.config.timezone,
+    )
+    assert december.positions["cinema"] == 3000  # owed once
+    again = submit(hub, funded, CINEMA, "R2", [reported])
+    assert again.refused_by_code == {"AUTH_ALREADY_REPORTED": 1}

@@ -14,13 +14,14 @@ import io
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from clearinghouse.hub import Hub
+from clearinghouse.services.authorizations import AuthorizationRequest, authorize, capture
 from clearinghouse.services.files import FileRejected, submit_settlement_file
 from settlement.fileformat import format_time
 from settlement.reasons import REASONS, Level
@@ -127,6 +128,7 @@ class RecordCase:
     bad: Row
     before: tuple[tuple[str, str, tuple[Row, ...]], ...] = ()
     alliance: dict[str, Any] = field(default_factory=dict)
+    setup: Callable[[Hub, Alliance], None] | None = None  # e.g. real-time captures the bad line reports
 
 
 # a genuine record each reporter sends after the bad one (a fulfiller's needs "bystander" to hold 100 cvs points)
@@ -196,7 +198,45 @@ RECORD_CASES = {
     "REV_ORIGINAL_MISMATCH": RecordCase("REV_ORIGINAL_MISMATCH", CVS, reversal("P1#1", "m2", 10), EARNED_100),
     "REV_BEFORE_ORIGINAL": RecordCase("REV_BEFORE_ORIGINAL", CVS, reversal("P1#1", "m1", 10, when=at(4)), EARNED_100),
     "REV_EXCEEDS_ORIGINAL": RecordCase("REV_EXCEEDS_ORIGINAL", CVS, reversal("P1#1", "m1", 101), EARNED_100),
+    "AUTH_NOT_CAPTURED": RecordCase(
+        "AUTH_NOT_CAPTURED", CINEMA, {**redeem("m1", 10), "receipt_ref": "AUTH:NOPE"}, EARNED_100
+    ),
+    "AUTH_MISMATCH": RecordCase(
+        "AUTH_MISMATCH",
+        CINEMA,
+        {**redeem("m1", 11), "receipt_ref": "AUTH:A1"},
+        EARNED_100,
+        setup=lambda hub, alliance: _captured(hub, "A1", 10),
+    ),
+    "AUTH_ALREADY_REPORTED": RecordCase(
+        "AUTH_ALREADY_REPORTED",
+        CINEMA,
+        {**redeem("m1", 10), "receipt_ref": "AUTH:A1"},
+        EARNED_100,
+        setup=lambda hub, alliance: _captured(hub, "A1", 10, alliance=alliance),
+    ),
 }
+
+
+def _captured(hub: Hub, reference: str, points: int, alliance: Alliance | None = None) -> None:
+    """A real-time capture at the cinema; with ``alliance``, also reported once in a file already."""
+    request = AuthorizationRequest(
+        reference=reference, issuer_id=CVS, member_token="m1", points=points, category="cinema"
+    )
+    authorize(
+        engine=hub.engine,
+        now=hub.now(),
+        zone_name=hub.config.timezone,
+        fulfiller_id=CINEMA,
+        request=request,
+        hold_for=timedelta(minutes=15),
+    )
+    capture(engine=hub.engine, now=hub.now(), fulfiller_id=CINEMA, reference=reference)
+    if alliance is not None:
+        outcome = submit(
+            hub, alliance, CINEMA, "REPORTED", [{**redeem("m1", points), "receipt_ref": f"AUTH:{reference}"}]
+        )
+        assert (outcome.matched, outcome.refused) == (1, 0)
 
 
 def member_balance(snapshot: dict[str, tuple[int, int]], issuer: str, member: str) -> int:
@@ -211,6 +251,8 @@ def test_record_level_code_refuses_that_record_only_and_posts_nothing_for_it(hub
     setup = () if case.reporter == CVS else ((CVS, "SETUP", (earn("bystander", 100),)),)  # for GENUINE
     for partner_id, file_id, rows in (*setup, *case.before):
         assert submit(hub, alliance, partner_id, file_id, list(rows)).refused == 0
+    if case.setup is not None:
+        case.setup(hub, alliance)
     before, transfers_before = accounts(hub), count(hub, "ledger_transfer")
 
     content = chsf(case.reporter, "T1", [case.bad, GENUINE[case.reporter]])
