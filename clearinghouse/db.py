@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
 
+import clearinghouse.nonce_table  # noqa: F401  (its table, for create_all)
 from clearinghouse import tables
 from clearinghouse.config import Config, ensure_parent
 

@@ -195,6 +195,21 @@ class AuthorizationRow(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
+class RefundRow(SQLModel, table=True):
+    """A refund of a real-time capture, asked by the fulfiller under its own reference (unique, so a retry
+    cannot refund twice). Its effect is a REVERSAL clearing record."""
+
+    __tablename__ = "refund"
+    __table_args__ = (UniqueConstraint("fulfiller_id", "reference", name="uq_refund_reference"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    fulfiller_id: str = Field(foreign_key="partner.id", max_length=40)
+    reference: str = Field(max_length=64)
+    authorization_id: int = Field(foreign_key="authorization_hold.id", index=True)
+    points: int = Field(sa_column=money_column())
+    created_at: datetime = Field(sa_column=utc_column())
+
+
 class ClearingRecordRow(SQLModel, table=True):
     """Every detail record of an accepted file, with its result. ``value_fen`` is what the issuer owes the
     fulfiller because of it (negative for a reversal of a redemption)."""
@@ -203,7 +218,11 @@ class ClearingRecordRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("file_pk", "seq", name="uq_clearing_record_file_seq"),
         UniqueConstraint("authorization_id", name="uq_clearing_record_authorization"),
-        CheckConstraint("file_pk IS NOT NULL OR authorization_id IS NOT NULL", name="ck_clearing_record_source"),
+        UniqueConstraint("refund_id", name="uq_clearing_record_refund"),
+        CheckConstraint(
+            "file_pk IS NOT NULL OR authorization_id IS NOT NULL OR refund_id IS NOT NULL",
+            name="ck_clearing_record_source",
+        ),
         CheckConstraint("status IN ('ACCEPTED', 'REFUSED', 'MATCHED')", name="ck_clearing_record_status"),
         CheckConstraint("status <> 'REFUSED' OR reason_code IS NOT NULL", name="ck_clearing_record_reason"),
         Index("ix_clearing_record_settlement", "settlement_period", "status"),
@@ -213,6 +232,7 @@ class ClearingRecordRow(SQLModel, table=True):
     id: int = Field(sa_column=Column(BigId, primary_key=True, autoincrement=True))
     file_pk: int | None = Field(default=None, foreign_key="settlement_file.id")  # None: a real-time capture
     authorization_id: int | None = Field(default=None, foreign_key="authorization_hold.id")
+    refund_id: int | None = Field(default=None, foreign_key="refund.id")
     seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
     status: str = Field(max_length=8)
     reason_code: str | None = Field(default=None, max_length=40)

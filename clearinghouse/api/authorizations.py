@@ -98,3 +98,27 @@ def get_authorization(reference: str) -> dict[str, Any]:
 
 def _has_body() -> bool:
     return bool(request.get_data(cache=True))
+
+
+@api.post("/authorizations/<reference>/refunds")
+@authenticated
+@idempotent
+def refund(reference: str) -> tuple[dict[str, Any], int]:
+    """Refund ``points`` of a captured redemption under the till's own refund ``reference``."""
+    body = json_body()
+    view = service.refund(
+        engine=hub().engine,
+        now=hub().now(),
+        zone_name=hub().config.timezone,
+        fulfiller_id=_fulfiller(),
+        authorization_reference=reference,
+        reference=field(body, "reference", str),
+        points=field(body, "points", int),
+    )
+    return {
+        "reference": view.reference,
+        "authorization_reference": view.authorization_reference,
+        "points": view.points,
+        "value_fen": view.value_fen,
+        "settlement_period": view.settlement_period,
+    }, 201

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Callable
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import IO, Any, TypeVar, cast
 
 from flask import Response, current_app, g, request
 
-from clearinghouse import idempotency
+from clearinghouse import httpsig, idempotency
 from clearinghouse.errors import Forbidden, InvalidRequest, Unauthorized
 from clearinghouse.hub import Hub
+from clearinghouse.services.nonces import SigningKey, record_nonce, signing_key
 from clearinghouse.services.partners import ADMIN, authenticate
 from partners.keys import SIGNATURE_LENGTH, parse_signature
 
@@ -32,18 +36,126 @@ def caller() -> str:
 
 
 def authenticated(view: F) -> F:
-    """Bearer token → ``g.principal`` (``admin`` or a partner id)."""
+    """The caller → ``g.principal`` (``admin`` or a partner id): a bearer token, or an HTTP message signature
+    (RFC 9421, ``docs/http-signatures.md``) by a partner's key valid now, or both if they name the same
+    principal. A signature's nonce is committed as used before the view runs."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("send Authorization: Bearer <token>", code="TOKEN_MISSING")
-        g.principal = authenticate(engine=hub().engine, token=token.strip())
+        signed = any(name in request.headers for name in ("Signature-Input", "Signature"))
+        token_principal = None
+        if header or not signed:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized(
+                    "send Authorization: Bearer <token>, or sign the request (Signature-Input and Signature)",
+                    code="TOKEN_MISSING",
+                )
+            token_principal = authenticate(engine=hub().engine, token=token.strip())
+        if not signed:
+            g.principal = token_principal
+            return view(*args, **kwargs)
+        verified = _verify_signature()
+        if token_principal is not None and token_principal != verified.key.partner_id:
+            raise Unauthorized("the bearer token and the signature name different callers", code="PRINCIPAL_MISMATCH")
+        record_nonce(
+            engine=hub().engine,
+            key_id=verified.key.key_id,
+            nonce=verified.signed.nonce,
+            partner_id=verified.key.partner_id,
+            signed_at=datetime.fromtimestamp(verified.signed.created, UTC),
+            now=hub().now(),
+            usable_until=datetime.fromtimestamp(httpsig.usable_until(verified.signed, window=verified.window), UTC),
+        )
+        g.principal = verified.key.partner_id
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
+
+
+@dataclass(frozen=True)
+class _Verified:
+    signed: httpsig.SignedRequest
+    key: SigningKey
+    window: int
+
+
+def signature_window() -> int:
+    """Seconds ``created`` may be off the hub's clock: ``SIGNATURE_WINDOW_SECONDS`` in the Flask config, else
+    ``CLEARINGHOUSE_SIGNATURE_WINDOW_S`` in the environment, else 300."""
+    value = current_app.config.get("SIGNATURE_WINDOW_SECONDS") or os.environ.get("CLEARINGHOUSE_SIGNATURE_WINDOW_S")
+    return int(value) if value else httpsig.DEFAULT_WINDOW_SECONDS
+
+
+def _joined_field(name: str) -> str | None:
+    values = request.headers.getlist(name)
+    return ", ".join(values) if values else None
+
+
+def _verify_signature() -> _Verified:
+    """Check the request's signature without writing anything; every refusal is a 401 with its code."""
+    signature_input, signature = _joined_field("Signature-Input"), _joined_field("Signature")
+    if signature_input is None or signature is None:
+        raise httpsig.SignatureRejected("SIGNATURE_MALFORMED", "send both Signature-Input and Signature")
+    signed = httpsig.parse_signed_request(signature_input, signature)
+    declared_body = request.headers.get("Content-Length", "").strip() not in ("", "0") or (
+        "Transfer-Encoding" in request.headers
+    )
+    now = hub().now()
+    window = signature_window()
+    httpsig.check_policy(signed, now=int(now.timestamp()), has_body=declared_body, window=window)
+    key = signing_key(engine=hub().engine, key_id=signed.key_id, now=now)
+    if not key.key.verify(signed.signature, httpsig.signature_base(signed, _request_parts(signed))):
+        raise httpsig.SignatureRejected(
+            "SIGNATURE_INVALID", "the signature does not verify with that key over this request's signature base"
+        )
+    digest_field = _joined_field("Content-Digest")
+    digests, size = _read_body_digests(digest_field or "")
+    if size and "content-digest" not in signed.components:
+        raise httpsig.SignatureRejected("SIGNATURE_MISSING_COMPONENT", "the request has a body: cover content-digest")
+    if size or "content-digest" in signed.components:
+        httpsig.check_content_digest(digest_field, digests)
+    return _Verified(signed, key, window)
+
+
+def _request_parts(signed: httpsig.SignedRequest) -> httpsig.RequestParts:
+    environ = request.environ
+    raw_uri = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    query = environ.get("QUERY_STRING", "")
+    return httpsig.RequestParts(
+        method=request.method,
+        scheme=request.scheme,
+        authority=request.host,
+        path=httpsig.request_path(raw_uri, environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", "")),
+        query=query if query or (raw_uri and "?" in raw_uri) else None,
+        fields={name: request.headers.getlist(name) for name in signed.components if not name.startswith("@")},
+    )
+
+
+_SPOOL_IN_MEMORY = 1 << 20
+
+
+def _read_body_digests(digest_field: str) -> tuple[dict[str, bytes], int]:
+    """The body's digests (sha-256, and sha-512 when the field names it) and its size. The body is read once
+    into a spooled file (memory up to 1 MiB, then disk) that becomes the request's stream for the view."""
+    hashers = {name: httpsig.DIGESTS[name]() for name in httpsig.DIGESTS if name == "sha-256" or name in digest_field}
+    cached: bytes | None = getattr(request, "_cached_data", None)
+    size = 0
+    if cached is not None:
+        for hasher in hashers.values():
+            hasher.update(cached)
+        size = len(cached)
+    else:
+        spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (it outlives this call)
+        while chunk := request.stream.read(_SPOOL_IN_MEMORY):
+            for hasher in hashers.values():
+                hasher.update(chunk)
+            spool.write(chunk)
+            size += len(chunk)
+        spool.seek(0)
+        request.stream = cast(IO[bytes], spool)
+    return {name: hasher.digest() for name, hasher in hashers.items()}, size
 
 
 def admin_only(view: F) -> F:

@@ -21,12 +21,12 @@ from clearinghouse.errors import ClearinghouseError, Conflict, Forbidden, NotFou
 from clearinghouse.locks import lock_clearing
 from clearinghouse.posting import RECORD_COLUMNS, Source, bulk_insert, db_time, load_book, post_transfers
 from clearinghouse.queries import active_contracts, all_partners, closed_periods, terms_of
-from clearinghouse.tables import AuthorizationRow, ContractRow
+from clearinghouse.tables import AuthorizationRow, ContractRow, RefundRow
 from contracts.terms import to_fen
 from settlement import ledger
-from settlement.clearing import ClearingContext, Refused, approve_redemption, keys_for
+from settlement.clearing import Accepted, ClearingContext, Original, Refused, approve_redemption, clear, keys_for
 from settlement.periods import Period, settlement_period
-from settlement.records import RecordKind, SettlementRecord
+from settlement.records import RecordKind, RecordRef, SettlementRecord
 
 HOLD_LEG, RELEASE_LEG = 0, 1
 
@@ -339,3 +339,150 @@ def get_authorization(*, engine: Engine, fulfiller_id: str, reference: str, call
         if row is None:
             raise NotFound(f"no authorization {reference!r} of {fulfiller_id!r}", code="AUTH_NOT_FOUND")
         return _view(row, _captured_value(uow.connection, row) if row.status == "CAPTURED" else None)
+
+
+@dataclass(frozen=True)
+class RefundView:
+    reference: str
+    authorization_reference: str
+    points: int
+    value_fen: int  # negative: the fulfiller's claim on the issuer shrinks by this much
+    settlement_period: str
+
+
+def refund(
+    *,
+    engine: Engine,
+    now: datetime,
+    zone_name: str,
+    fulfiller_id: str,
+    authorization_reference: str,
+    reference: str,
+    points: int,
+) -> RefundView:
+    """Give ``points`` of a captured redemption back to the member and reverse the fulfiller's claim for
+    them — in the open period (an adjustment when the capture's period is already closed). Never more than
+    was captured; a retry under the same refund reference answers the same."""
+    with unit_of_work(engine) as uow:
+        lock_clearing(uow.connection)
+        auth = _open(uow.session, fulfiller_id, authorization_reference)
+        done = uow.session.scalars(
+            select(RefundRow).where(col(RefundRow.fulfiller_id) == fulfiller_id, col(RefundRow.reference) == reference)
+        ).first()
+        if done is not None:
+            if (done.authorization_id, done.points) != (auth.id, points):
+                raise Conflict("that refund reference was used for another refund", code="REFUND_REFERENCE_REUSED")
+            return _refund_view(uow.connection, done, auth)
+        if auth.status != "CAPTURED":
+            raise Conflict(f"the authorization is {auth.status.lower()}", code=f"AUTH_{auth.status}")
+        assert auth.id is not None
+        row = RefundRow(
+            fulfiller_id=fulfiller_id, reference=reference, authorization_id=auth.id, points=points, created_at=now
+        )
+        uow.session.add(row)
+        uow.session.flush()
+        _post_refund(uow.session, auth, row, now, zone_name)
+        view = _refund_view(uow.connection, row, auth)
+        uow.commit()
+    return view
+
+
+def _post_refund(session: Session, auth: AuthorizationRow, row: RefundRow, now: datetime, zone_name: str) -> None:
+    """The refund as a REVERSAL of the capture record, through the same rules as a file's reversal."""
+    connection = session.connection()
+    original_ref = RecordRef("AUTH", auth.id or 0)
+    record = SettlementRecord(
+        seq=1,
+        kind=RecordKind.REVERSAL,
+        business_time=now,
+        issuer_id=auth.issuer_id,
+        fulfiller_id=auth.fulfiller_id,
+        member_token=auth.member_token,
+        points=row.points,
+        amount_fen=0,
+        original=original_ref,
+    )
+    context = _context(session, auth.fulfiller_id, now, zone_name)
+    book = load_book(connection, reporter_id=auth.fulfiller_id, keys=keys_for([], context.zone), terms_by_pk={})
+    book.balances[(auth.issuer_id, auth.member_token)] = _member_balance(connection, auth)
+    book.originals[original_ref] = _capture_as_original(session, auth)
+    record_id = allocate_ids(connection, "clearing_record", 1)[0]
+    decision = clear(record, record_id, context, book)
+    if isinstance(decision, Refused):
+        raise AuthorizationRefused(decision.message, code=decision.code)
+    assert isinstance(decision, Accepted) and row.id is not None
+    values = {
+        "id": record_id,
+        "file_pk": None,
+        "seq": 1,
+        "status": "ACCEPTED",
+        "reason_code": None,
+        "reason": None,
+        "kind": "REVERSAL",
+        "business_time": db_time(connection, now),
+        "business_period": str(decision.business_period),
+        "settlement_period": str(decision.settlement_period),
+        "issuer_id": auth.issuer_id,
+        "fulfiller_id": auth.fulfiller_id,
+        "member_token": auth.member_token,
+        "points": row.points,
+        "amount_fen": 0,
+        "value_fen": decision.value_fen,
+        "receipt_ref": f"REFUND:{row.reference}",
+        "category": auth.category,
+        "offer_ref": auth.offer_ref,
+        "original_ref": f"AUTH:{auth.reference}",
+        "original_id": decision.original_id,
+        "contract_pk": None,
+    }
+    bulk_insert(
+        connection, "clearing_record", (*RECORD_COLUMNS, "refund_id"), [(*(values[c] for c in RECORD_COLUMNS), row.id)]
+    )
+    post_transfers(
+        connection, [(Source(record_id=record_id), leg, t) for leg, t in enumerate(decision.transfers)], now=now
+    )
+
+
+def _member_balance(connection: Connection, auth: AuthorizationRow) -> int:
+    code = ledger.member_account(auth.issuer_id, auth.member_token).code
+    value = connection.execute(text("SELECT credits - debits FROM account WHERE code = :c"), {"c": code}).scalar()
+    return int(value or 0)
+
+
+def _capture_as_original(session: Session, auth: AuthorizationRow) -> Original:
+    """What is left to refund of the capture: its points and value less the refunds already made."""
+    connection = session.connection()
+    capture_id, value = connection.execute(
+        text("SELECT id, value_fen FROM clearing_record WHERE authorization_id = :a"), {"a": auth.id}
+    ).one()
+    refunded_points, refunded_value = connection.execute(
+        text(
+            "SELECT coalesce(sum(points), 0), coalesce(sum(value_fen), 0) FROM clearing_record"
+            " WHERE original_id = :c AND status = 'ACCEPTED'"
+        ),
+        {"c": capture_id},
+    ).one()
+    contract = session.get(ContractRow, auth.contract_pk)
+    assert contract is not None
+    terms = terms_of(contract)
+    fulfiller_terms = terms.fulfiller(auth.fulfiller_id)
+    return Original(
+        record_id=int(capture_id),
+        kind=RecordKind.REDEEM,
+        business_time=auth.business_time,
+        issuer_id=auth.issuer_id,
+        fulfiller_id=auth.fulfiller_id,
+        member_token=auth.member_token,
+        points_left=auth.captured_points - int(refunded_points),
+        spend_left_fen=0,
+        value_left_fen=int(value) + int(refunded_value),
+        rate_fen_per_point=fulfiller_terms.rate_fen_per_point if fulfiller_terms else None,
+        rounding=terms.rounding,
+    )
+
+
+def _refund_view(connection: Connection, row: RefundRow, auth: AuthorizationRow) -> RefundView:
+    value, period = connection.execute(
+        text("SELECT value_fen, settlement_period FROM clearing_record WHERE refund_id = :r"), {"r": row.id}
+    ).one()
+    return RefundView(row.reference, auth.reference, row.points, int(value), str(period))

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, Select, or_, select, text
 from clearinghouse.db import unit_of_work
 from clearinghouse.errors import NotFound
 from clearinghouse.posting import FILES, RECORDS, TRANSFERS
+from clearinghouse.tables import AuthorizationRow
 from settlement import ledger
 
 
@@ -37,25 +38,36 @@ class MemberPoints:
     history: tuple[BalanceChange, ...]
 
 
+AUTHORIZATIONS = AuthorizationRow.__table__  # type: ignore[attr-defined]
+
+
 def _history_query(account: str) -> Select[Any]:
-    t, r, f = TRANSFERS, RECORDS, FILES
+    """Every transfer on the member's account with what caused it: a record (from a file or real time) or a
+    real-time hold and its release."""
+    t, r, f, a = TRANSFERS, RECORDS, FILES, AUTHORIZATIONS
     return (
         select(
             t.c.posted_at,
-            r.c.business_time,
             t.c.amount,
+            t.c.leg,
             (t.c.debit_account == account).label("taken"),
+            r.c.business_time,
             r.c.kind,
             r.c.receipt_ref,
             r.c.fulfiller_id,
             r.c.offer_ref,
             r.c.original_ref,
-            f.c.file_id,
             r.c.seq,
+            f.c.file_id,
             f.c.partner_id,
+            a.c.reference.label("hold_reference"),
+            a.c.fulfiller_id.label("hold_fulfiller"),
+            a.c.offer_ref.label("hold_offer"),
+            a.c.business_time.label("hold_time"),
         )
-        .join(r, r.c.id == t.c.record_id)
-        .join(f, f.c.id == r.c.file_pk)
+        .outerjoin(r, r.c.id == t.c.record_id)
+        .outerjoin(f, f.c.id == r.c.file_pk)
+        .outerjoin(a, a.c.id == t.c.authorization_id)
         .where(or_(t.c.debit_account == account, t.c.credit_account == account))
         .order_by(t.c.id)
     )
@@ -69,6 +81,33 @@ def _reason(kind: str, receipt: str, fulfiller: str, offer: str, original: str, 
     return f"{'refund took back' if taken else 'refund gave back'} points of {original}"
 
 
+def _change(row: Any) -> BalanceChange:
+    points = -int(row.amount) if row.taken else int(row.amount)
+    if row.kind is None:  # a real-time hold (leg 0) or its release (leg 1)
+        held = row.leg == 0
+        return BalanceChange(
+            posted_at=row.posted_at,
+            business_time=row.hold_time,
+            points=points,
+            kind="HOLD" if held else "RELEASE",
+            reason=f"{'held for' if held else 'released from the hold for'} {row.hold_offer or 'an offer'} at "
+            f"{row.hold_fulfiller}",
+            record=f"AUTH:{row.hold_reference}",
+            reported_by=row.hold_fulfiller,
+        )
+    real_time = row.file_id is None
+    return BalanceChange(
+        posted_at=row.posted_at,
+        business_time=row.business_time,
+        points=points,
+        kind=row.kind,
+        reason=_reason(row.kind, row.receipt_ref, row.fulfiller_id, row.offer_ref, row.original_ref, bool(row.taken))
+        + (" (real time)" if real_time else ""),
+        record=row.receipt_ref if real_time else f"{row.file_id}#{row.seq}",
+        reported_by=row.fulfiller_id if real_time else row.partner_id,
+    )
+
+
 def member_points(*, engine: Engine, issuer_id: str, member_token: str) -> MemberPoints:
     """Balance and history; a member the hub has never seen is not found (tokens are the issuer's own)."""
     account = ledger.member_account(issuer_id, member_token).code
@@ -79,18 +118,5 @@ def member_points(*, engine: Engine, issuer_id: str, member_token: str) -> Membe
         if totals is None:
             raise NotFound(f"no points of {issuer_id!r} for that member", code="MEMBER_NOT_FOUND")
         rows = uow.connection.execute(_history_query(account)).all()
-    history = tuple(
-        BalanceChange(
-            posted_at=row.posted_at,
-            business_time=row.business_time,
-            points=-int(row.amount) if row.taken else int(row.amount),
-            kind=row.kind,
-            reason=_reason(
-                row.kind, row.receipt_ref, row.fulfiller_id, row.offer_ref, row.original_ref, bool(row.taken)
-            ),
-            record=f"{row.file_id}#{row.seq}",
-            reported_by=row.partner_id,
-        )
-        for row in rows
-    )
+    history = tuple(_change(row) for row in rows)
     return MemberPoints(issuer_id, member_token, int(totals[0]), history)

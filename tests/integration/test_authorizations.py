@@ -189,3 +189,65 @@ def test_a_file_may_report_a_capture_by_its_reference_and_it_counts_once(hub, fu
     assert december.positions["cinema"] == 3000  # owed once
     again = submit(hub, funded, CINEMA, "R2", [reported])
     assert again.refused_by_code == {"AUTH_ALREADY_REPORTED": 1}
+
+
+def test_a_refund_gives_points_back_and_reverses_the_claim_even_after_the_period_closed(hub, funded):
+    from clearinghouse.services.authorizations import refund
+
+    _authorize(hub, "A1", 400)
+    capture(engine=hub.engine, now=hub.now(), fulfiller_id=CINEMA, reference="A1")
+    later = hub.now() + timedelta(days=30)
+    close_period(engine=hub.engine, hub=hub.signer, now=later, period=Period(2026, 11), zone_name=hub.config.timezone)
+    december = close_period(
+        engine=hub.engine, hub=hub.signer, now=later, period=Period(2026, 12), zone_name=hub.config.timezone
+    )
+    assert december.positions["cinema"] == 3000
+    partial = refund(
+        engine=hub.engine,
+        now=later,
+        zone_name=hub.config.timezone,
+        fulfiller_id=CINEMA,
+        authorization_reference="A1",
+        reference="RF1",
+        points=100,
+    )
+    assert (partial.value_fen, partial.settlement_period, _balance(hub)) == (-750, "2027-01", 700)
+    again = refund(
+        engine=hub.engine,
+        now=later,
+        zone_name=hub.config.timezone,
+        fulfiller_id=CINEMA,
+        authorization_reference="A1",
+        reference="RF1",
+        points=100,
+    )
+    assert again == partial and _balance(hub) == 700
+    with pytest.raises(AuthorizationRefused) as too_much:
+        refund(
+            engine=hub.engine,
+            now=later,
+            zone_name=hub.config.timezone,
+            fulfiller_id=CINEMA,
+            authorization_reference="A1",
+            reference="RF2",
+            points=301,
+        )
+    assert too_much.value.code == "REV_EXCEEDS_ORIGINAL"
+    rest = refund(
+        engine=hub.engine,
+        now=later,
+        zone_name=hub.config.timezone,
+        fulfiller_id=CINEMA,
+        authorization_reference="A1",
+        reference="RF3",
+        points=300,
+    )
+    assert rest.value_fen == -2250  # the full refund gives back exactly what is left: 3000 in all
+    january = close_period(
+        engine=hub.engine,
+        hub=hub.signer,
+        now=later + timedelta(days=31),
+        period=Period(2027, 1),
+        zone_name=hub.config.timezone,
+    )
+    assert january.positions == {"cinema": -3000, "cvs": 3000, "eyewear": 0, "ride": 0}

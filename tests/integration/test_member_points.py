@@ -41,3 +41,41 @@ def test_a_member_is_known_only_under_its_issuer(hub):
     with pytest.raises(NotFound) as unknown:
         member_points(engine=hub.engine, issuer_id="eyewear", member_token="m1")
     assert unknown.value.code == "MEMBER_NOT_FOUND"
+
+
+def test_real_time_holds_captures_and_refunds_are_in_the_history(hub):
+    from datetime import timedelta
+
+    from clearinghouse.services.authorizations import AuthorizationRequest, authorize, capture, refund
+
+    alliance = Alliance.standard(hub)
+    submit(hub, alliance, CVS, "E1", [earn("m1", 500)])
+    request = AuthorizationRequest(
+        reference="A1", issuer_id=CVS, member_token="m1", points=400, category="cinema", offer_ref="TICKET"
+    )
+    authorize(
+        engine=hub.engine,
+        now=hub.now(),
+        zone_name=hub.config.timezone,
+        fulfiller_id=CINEMA,
+        request=request,
+        hold_for=timedelta(minutes=15),
+    )
+    capture(engine=hub.engine, now=hub.now(), fulfiller_id=CINEMA, reference="A1", points=300)
+    refund(
+        engine=hub.engine,
+        now=hub.now(),
+        zone_name=hub.config.timezone,
+        fulfiller_id=CINEMA,
+        authorization_reference="A1",
+        reference="RF1",
+        points=50,
+    )
+    points = member_points(engine=hub.engine, issuer_id=CVS, member_token="m1")
+    assert [(c.kind, c.points, c.record) for c in points.history] == [
+        ("EARN", 500, "E1#1"),
+        ("HOLD", -400, "AUTH:A1"),
+        ("RELEASE", 100, "AUTH:A1"),
+        ("REVERSAL", 50, "REFUND:RF1"),
+    ]
+    assert points.balance == 500 - 300 + 50 == sum(c.points for c in points.history)

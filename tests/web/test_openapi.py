@@ -551,6 +551,13 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     captured = api.post("/authorizations/TILL-1/capture", who=CINEMA, json={"points": 60})
     assert captured.status_code == 200 and captured.get_json()["value_fen"] == 450
     assert_error(api.post("/authorizations/TILL-1/void", who=CINEMA), 409, "AUTH_CAPTURED")
+    refunded = api.post("/authorizations/TILL-1/refunds", who=CINEMA, json={"reference": "R-1", "points": 20})
+    assert refunded.status_code == 201 and refunded.get_json()["value_fen"] == -150
+    assert_error(
+        api.post("/authorizations/TILL-1/refunds", who=CINEMA, json={"reference": "R-2", "points": 41}),
+        422,
+        "REV_EXCEEDS_ORIGINAL",
+    )
     assert api.post("/authorizations", who=CINEMA, json={**hold, "reference": "TILL-3", "points": 1}).status_code == 201
     assert api.post("/authorizations/TILL-3/void", who=CINEMA).get_json()["status"] == "VOIDED"
     assert_error(api.get("/authorizations/NONE", who=CINEMA), 404, "AUTH_NOT_FOUND")
