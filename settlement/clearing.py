@@ -426,7 +426,7 @@ def _remember(
 
 
 # ---------------------------------------------------------------- REVERSAL
-def _reversal_problem(record: SettlementRecord, original: Original | None) -> tuple[str, str] | None:
+def _reversal_problem(record: SettlementRecord, original: Original | None, balance: int) -> tuple[str, str] | None:
     if original is None:
         return "REV_ORIGINAL_NOT_FOUND", f"{record.original} is not an accepted record of this partner"
     same = (original.issuer_id, original.fulfiller_id, original.member_token) == (
@@ -455,7 +455,7 @@ def _reversal_problem(record: SettlementRecord, original: Original | None) -> tu
             f"{original.points_left} points and {original.spend_left_fen} fen are left to reverse",
         ),
         (
-            _keeps_points_without_purchase(original, record),
+            _keeps_points_without_purchase(original, record, balance),
             "RL1_POINTS_WITHOUT_PURCHASE",
             "after this refund the member would keep more points than the purchase left still earns",
         ),
@@ -463,9 +463,13 @@ def _reversal_problem(record: SettlementRecord, original: Original | None) -> tu
     return next(((code, message) for failed, code, message in checks if failed), None)
 
 
-def _keeps_points_without_purchase(original: Original, record: SettlementRecord) -> bool:
-    """RL1 after a refund: the points left on a purchase never exceed what the spend left earns."""
+def _keeps_points_without_purchase(original: Original, record: SettlementRecord, balance: int) -> bool:
+    """RL1 after a refund: the points left on a purchase never exceed what the spend left earns — unless the
+    refund takes back every point the member still holds (the rest was spent before the refund: points are
+    never taken below zero, and what was spent stays spent)."""
     if original.kind is not RecordKind.EARN or original.earn_cap_points_per_yuan is None:
+        return False
+    if record.points >= balance:
         return False
     spend_after = original.spend_left_fen - record.amount_fen
     earned = (Decimal(spend_after) * original.earn_cap_points_per_yuan / 100).to_integral_value(ROUND_FLOOR)
@@ -476,7 +480,8 @@ def _clear_reversal(record: SettlementRecord, record_id: int, ctx: ClearingConte
     if record.original is None:
         return _refuse(record, "REV_ORIGINAL_MISSING", "a REVERSAL names its original as <file id>#<sequence>")
     original = book.originals.get(record.original)
-    problem = _reversal_problem(record, original)
+    balance = book.balances.get((record.issuer_id, record.member_token), 0)
+    problem = _reversal_problem(record, original, balance)
     if problem is not None or original is None:
         return _refuse(record, *(problem or ("REV_ORIGINAL_NOT_FOUND", "")))
     key = (record.issuer_id, record.member_token)

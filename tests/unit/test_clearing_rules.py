@@ -672,3 +672,14 @@ def test_the_cap_counts_the_business_period_not_the_settlement_period():
     records = [redeem(points=100, seq=1), redeem(points=1, seq=2, business_time=at(1, month=12))]
     the_book = book(records, balances={(CVS, "m1"): 500})
     assert [code_of(d) for d in run(ctx, records, the_book)] == ["ACCEPTED", "ACCEPTED"]
+
+
+def test_a_refund_of_spent_points_takes_back_what_the_member_still_holds():
+    """Documented rule: never a negative balance; the refund takes back the points the member holds and the
+    rest, already spent, stays spent (it is not kept as a debt of the member)."""
+    ctx = context(CVS)
+    the_book = book([earn(points=100, spend=10000)])
+    assert code_of(only(run(ctx, [earn(points=100, spend=10000)], the_book))) == "ACCEPTED"
+    the_book.balances[(CVS, "m1")] = 30  # 70 points were redeemed elsewhere meanwhile
+    assert code_of(clear(reversal("F1#1", points=30, spend=10000), 300, ctx, the_book)) == "ACCEPTED"
+    assert the_book.balances[(CVS, "m1")] == 0
