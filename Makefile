@@ -15,13 +15,14 @@ VENV_OK     := $(shell "$(VENV_PY)" -c 'print("ok")' 2>/dev/null)
 # if set (by .ci/run), `make test` writes pytest's own exit code into this file
 PYTEST_EXIT_FILE ?=
 
-.PHONY: help venv demo test lint bench clean FORCE
+.PHONY: help venv demo test lint bench bench-auth clean FORCE
 
 help:
 	@echo "make demo    create .venv if needed and run the demo (output in var/demo)"
 	@echo "make test    create .venv if needed and run the test-suite (PYTEST_ARGS='...' to pass options)"
 	@echo "make lint    ruff check, ruff format --check, mypy"
 	@echo "make bench   run the benchmarks"
+	@echo "make bench-auth  authorize+capture against a real multi-worker server (SQLite, PostgreSQL if any)"
 	@echo "make clean   remove var/ and the venv stamp (forces a reinstall)"
 
 venv: $(STAMP)
@@ -77,6 +78,11 @@ lint: venv
 
 bench: venv
 	$(VENV_PY) -m bench
+
+# BENCH_AUTH_ARGS='--seconds 20 --workers 3' to change the run (python -m bench.auth --help)
+BENCH_AUTH_ARGS ?=
+bench-auth: venv
+	$(VENV_PY) -m bench.auth $(BENCH_AUTH_ARGS)
 
 clean:
 	rm -rf var $(STAMP)

@@ -73,28 +73,150 @@ def admin_token(obj: Context) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
-@click.option("--with-scheduler", is_flag=True, help="Also run the period-close scheduler in this process.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Web worker processes: 1 serves with waitress in this process; more run gunicorn with that many.",
+)
+@click.option(
+    "--worker-class",
+    type=click.Choice(["gthread", "sync"]),
+    default="gthread",
+    show_default=True,
+    help="gunicorn worker type when --workers > 1 (gthread: --threads threads per worker, keep-alive).",
+)
+@click.option("--threads", default=8, show_default=True, type=int, help="Threads (waitress; per worker for gthread).")
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    help="Also run the period-close scheduler: in this process (one worker), or once beside the workers.",
+)
 @click.pass_obj
-def serve(obj: Context, host: str, port: int, threads: int, with_scheduler: bool) -> None:
-    """Serve the hub with waitress (one process, several threads)."""
+def serve(
+    obj: Context, host: str, port: int, workers: int, worker_class: str, threads: int, with_scheduler: bool
+) -> None:
+    """Serve the hub: waitress (one process, several threads) or, with --workers N > 1, gunicorn with N worker
+    processes. With --workers > 1 --with-scheduler the scheduler runs once, in its own process started and
+    stopped by gunicorn's master; never in a web worker."""
+    config = obj.config(with_scheduler=with_scheduler)
+    if workers > 1:
+        _serve_gunicorn(config, host=host, port=port, workers=workers, worker_class=worker_class, threads=threads)
+        return
     from waitress import serve as waitress_serve
 
     from clearinghouse.app import create_app
 
-    app = create_app(obj.config(with_scheduler=with_scheduler))
+    app = create_app(config)
     click.echo(f"serving on http://{host}:{port}" + (" with the scheduler" if with_scheduler else ""))
     waitress_serve(app, host=host, port=port, threads=threads)
 
 
+def gunicorn_settings(*, host: str, port: int, workers: int, worker_class: str, threads: int) -> dict[str, object]:
+    """The gunicorn settings of ``serve --workers N`` (also what ``bench/auth.py`` serves its floor app with)."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": worker_class,
+        "threads": threads if worker_class == "gthread" else 1,
+        "keepalive": 5,
+        "timeout": 120,
+        "graceful_timeout": 20,
+        "control_socket_disable": True,  # no socket file in the working directory, no extra thread in the master
+    }
+
+
+def _serve_gunicorn(config: Config, *, host: str, port: int, workers: int, worker_class: str, threads: int) -> None:
+    """gunicorn in this process (the master) with ``workers`` forked workers, each with its own engine.
+
+    The master creates the schema and the hub's key once, before any worker starts, so workers never race
+    to create them; the database URL and the rest of the configuration reach the workers by inheritance
+    (and ``CLEARINGHOUSE_DATABASE_URL`` is exported for a re-exec). The scheduler is never started in a
+    worker: with ``--with-scheduler`` the master starts one ``clearinghouse scheduler`` child when ready and
+    stops it on exit."""
+    import os
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+
+    import clearinghouse.app  # imported once in the master; the workers share it copy-on-write
+
+    open_hub(config).engine.dispose()  # schema + hub key, once; no connection crosses the fork
+    os.environ["CLEARINGHOUSE_DATABASE_URL"] = config.database_url
+    worker_config = replace(config, with_scheduler=False)
+    scheduler_process: list[subprocess.Popen[bytes]] = []
+
+    def when_ready(_server: object) -> None:
+        if config.with_scheduler:
+            # the database URL goes by CLEARINGHOUSE_DATABASE_URL (inherited), not on a command line ps shows
+            command = [sys.executable, "-m", "clearinghouse.cli", "scheduler", "--exit-with-parent", str(os.getpid())]
+            scheduler_process.append(subprocess.Popen(command, stdin=subprocess.DEVNULL))
+
+    def on_exit(_server: object) -> None:
+        for process in scheduler_process:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+    class HubApplication(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            settings = gunicorn_settings(
+                host=host, port=port, workers=workers, worker_class=worker_class, threads=threads
+            )
+            settings.update(when_ready=when_ready, on_exit=on_exit)
+            for key, value in settings.items():
+                if key in self.cfg.settings:  # control_socket_disable is gunicorn >= 25.1
+                    self.cfg.set(key, value)
+
+        def load(self) -> object:
+            # in each worker, after the fork: its own engine (and pool) on the same database
+            hub = open_hub(worker_config, create_schema=False)
+            return clearinghouse.app.create_app(worker_config, hub=hub)
+
+    click.echo(
+        f"serving on http://{host}:{port} with gunicorn, {workers} {worker_class} workers"
+        + (" and the scheduler in its own process" if config.with_scheduler else "")
+    )
+    HubApplication().run()
+
+
 @main.command()
+@click.option("--exit-with-parent", "parent_pid", type=int, default=None, hidden=True)
 @click.pass_obj
-def scheduler(obj: Context) -> None:
+def scheduler(obj: Context, parent_pid: int | None) -> None:
     """Run the period-close scheduler in its own process (00:05 on the 1st, hub time zone)."""
     from clearinghouse.scheduler import run_scheduler_forever
 
     logging.getLogger().setLevel(logging.INFO)
-    run_scheduler_forever(obj.config())
+    if parent_pid is None:
+        run_scheduler_forever(obj.config())
+        return
+    _run_scheduler_under(obj.config(), parent_pid)
+
+
+def _run_scheduler_under(config: Config, parent_pid: int) -> None:
+    """The scheduler child of a gunicorn master: stops on SIGTERM, and when its parent is gone (even killed)."""
+    import os
+    import signal
+    import threading
+
+    from clearinghouse.scheduler import start_background_scheduler
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C reaches the whole group: the master stops us
+    scheduler = start_background_scheduler(config)
+    try:
+        while not stop.wait(1.0) and os.getppid() == parent_pid:
+            pass
+    finally:
+        scheduler.shutdown()
 
 
 @main.command("close-period")

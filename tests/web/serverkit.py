@@ -23,7 +23,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, database_url: str, key_path: str, threads: int = 8) -> None:
+    def __init__(
+        self, database_url: str, key_path: str, threads: int = 8, workers: int = 1, extra: tuple[str, ...] = ()
+    ) -> None:
+        """``workers`` > 1 runs gunicorn with that many worker processes; ``extra``: more ``serve`` options."""
         self.port = free_port()
         env = dict(os.environ, CLEARINGHOUSE_HUB_KEY_PATH=key_path)
         self.proc = subprocess.Popen(
@@ -36,6 +39,9 @@ class Server:
                 str(self.port),
                 "--threads",
                 str(threads),
+                "--workers",
+                str(workers),
+                *extra,
             ],
             env=env,
             stdout=subprocess.PIPE,
