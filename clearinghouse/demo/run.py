@@ -227,15 +227,14 @@ def _period_json(result: CloseResult) -> dict[str, Any]:
     }
 
 
+def _progress(label: str, console: Console) -> Progress:
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True
+    )
+
+
 def _replay_with_progress(data: Path, as_of: date, hub: Hub, console: Console) -> Replay:
-    with Progress(
-        TextColumn("[bold]reading purchases"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with _progress("[bold]reading purchases", console) as progress:
         task = progress.add_task("read", total=541_909)
         result = replay(
             data,
@@ -295,14 +294,7 @@ def _settle_months(
     zone = hub.config.zone
     totals = DemoTotals()
     last_complete = Period(as_of.year, as_of.month).previous()
-    with Progress(
-        TextColumn("[bold]settling {task.fields[period]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with _progress("[bold]settling {task.fields[period]}", console) as progress:
         task = progress.add_task("months", total=len(replayed.months), period="")
         for month in replayed.months:
             period = Period.parse(month.period)

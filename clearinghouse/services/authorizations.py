@@ -246,35 +246,22 @@ def _post_capture(
     value = to_fen(points, fulfiller_terms.rate_fen_per_point, terms.rounding)
     business = Period.parse(row.business_period)
     record_id = allocate_ids(connection, "clearing_record", 1)[0]
-    values = {
-        "id": record_id,
-        "file_pk": None,
-        "seq": 1,
-        "status": "ACCEPTED",
-        "reason_code": None,
-        "reason": None,
-        "kind": "REDEEM",
-        "business_time": db_time(connection, row.business_time),
-        "business_period": str(business),
-        "settlement_period": str(settlement_period(business, closed)),
-        "issuer_id": row.issuer_id,
-        "fulfiller_id": row.fulfiller_id,
-        "member_token": row.member_token,
-        "points": points,
-        "amount_fen": row.face_value_fen,
-        "value_fen": value,
-        "receipt_ref": f"AUTH:{row.reference}",
-        "category": row.category,
-        "offer_ref": row.offer_ref,
-        "original_ref": "",
-        "original_id": None,
-        "contract_pk": row.contract_pk,
-    }
-    bulk_insert(
+    _insert_real_time_record(
         connection,
-        "clearing_record",
-        (*RECORD_COLUMNS, "authorization_id"),
-        [(*(values[c] for c in RECORD_COLUMNS), row.id)],
+        record_id,
+        ("authorization_id", row.id),
+        kind="REDEEM",
+        business_time=row.business_time,
+        business_period=business,
+        settlement_period=settlement_period(business, closed),
+        row=row,
+        points=points,
+        amount_fen=row.face_value_fen,
+        value_fen=value,
+        receipt_ref=f"AUTH:{row.reference}",
+        original_ref="",
+        original_id=None,
+        contract_pk=row.contract_pk,
     )
     held = ledger.held_account(row.issuer_id, row.fulfiller_id)
     burnt = ledger.redeemed_account(row.issuer_id, row.fulfiller_id)
@@ -282,6 +269,56 @@ def _post_capture(
     transfers = ledger.transfer(held, burnt, points) + owed
     post_transfers(connection, [(Source(record_id=record_id), leg, t) for leg, t in enumerate(transfers)], now=now)
     return value
+
+
+def _insert_real_time_record(
+    connection: Connection,
+    record_id: int,
+    link: tuple[str, int | None],
+    *,
+    kind: str,
+    business_time: datetime,
+    business_period: Period,
+    settlement_period: Period,
+    row: AuthorizationRow,
+    points: int,
+    amount_fen: int,
+    value_fen: int,
+    receipt_ref: str,
+    original_ref: str,
+    original_id: int | None,
+    contract_pk: int | None,
+) -> None:
+    """An accepted clearing record that no file carried: a capture (linked to its authorization) or a
+    refund (linked to its refund)."""
+    values: dict[str, object] = {
+        "id": record_id,
+        "file_pk": None,
+        "seq": 1,
+        "status": "ACCEPTED",
+        "reason_code": None,
+        "reason": None,
+        "kind": kind,
+        "business_time": db_time(connection, business_time),
+        "business_period": str(business_period),
+        "settlement_period": str(settlement_period),
+        "issuer_id": row.issuer_id,
+        "fulfiller_id": row.fulfiller_id,
+        "member_token": row.member_token,
+        "points": points,
+        "amount_fen": amount_fen,
+        "value_fen": value_fen,
+        "receipt_ref": receipt_ref,
+        "category": row.category,
+        "offer_ref": row.offer_ref,
+        "original_ref": original_ref,
+        "original_id": original_id,
+        "contract_pk": contract_pk,
+    }
+    column, link_id = link
+    bulk_insert(
+        connection, "clearing_record", (*RECORD_COLUMNS, column), [(*(values[c] for c in RECORD_COLUMNS), link_id)]
+    )
 
 
 def _captured_value(connection: Connection, row: AuthorizationRow) -> int | None:
@@ -411,32 +448,22 @@ def _post_refund(session: Session, auth: AuthorizationRow, row: RefundRow, now: 
     if isinstance(decision, Refused):
         raise AuthorizationRefused(decision.message, code=decision.code)
     assert isinstance(decision, Accepted) and row.id is not None
-    values = {
-        "id": record_id,
-        "file_pk": None,
-        "seq": 1,
-        "status": "ACCEPTED",
-        "reason_code": None,
-        "reason": None,
-        "kind": "REVERSAL",
-        "business_time": db_time(connection, now),
-        "business_period": str(decision.business_period),
-        "settlement_period": str(decision.settlement_period),
-        "issuer_id": auth.issuer_id,
-        "fulfiller_id": auth.fulfiller_id,
-        "member_token": auth.member_token,
-        "points": row.points,
-        "amount_fen": 0,
-        "value_fen": decision.value_fen,
-        "receipt_ref": f"REFUND:{row.reference}",
-        "category": auth.category,
-        "offer_ref": auth.offer_ref,
-        "original_ref": f"AUTH:{auth.reference}",
-        "original_id": decision.original_id,
-        "contract_pk": None,
-    }
-    bulk_insert(
-        connection, "clearing_record", (*RECORD_COLUMNS, "refund_id"), [(*(values[c] for c in RECORD_COLUMNS), row.id)]
+    _insert_real_time_record(
+        connection,
+        record_id,
+        ("refund_id", row.id),
+        kind="REVERSAL",
+        business_time=now,
+        business_period=decision.business_period,
+        settlement_period=decision.settlement_period,
+        row=auth,
+        points=row.points,
+        amount_fen=0,
+        value_fen=decision.value_fen,
+        receipt_ref=f"REFUND:{row.reference}",
+        original_ref=f"AUTH:{auth.reference}",
+        original_id=decision.original_id,
+        contract_pk=None,
     )
     post_transfers(
         connection, [(Source(record_id=record_id), leg, t) for leg, t in enumerate(decision.transfers)], now=now
