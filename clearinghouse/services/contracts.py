@@ -130,7 +130,7 @@ def _check_no_overlap(session: Session, terms: ContractTerms) -> None:
     for row in others:
         if _overlaps(terms, terms_of(row)):
             raise Conflict(
-                f"overlaps contract {row.contract_id!r} v{row.version} for a shared fulfiller", code="CONTRACT_OVERLAPS"
+                f"overlaps contract {row.contract_id!r} v{row.version} for a shared fulfiller", code="CONTRACT_OVERLAP"
             )
 
 

@@ -742,7 +742,7 @@ def test_proposing_a_contract_again(client: FlaskClient, hub: Hub) -> None:
         [FulfillerTerms(fulfiller_id=CINEMA, rate_fen_per_point=Decimal("9"), categories=frozenset({"cinema"}))],
         contract_id="cvs-cinema-2",
     )
-    refuse(api, "POST", "/contracts", 409, "CONTRACT_OVERLAPS", json=terms_to_json(overlapping))
+    refuse(api, "POST", "/contracts", 409, "CONTRACT_OVERLAP", json=terms_to_json(overlapping))
 
 
 # ------------------------------------------------------------------ fuzz
