@@ -96,24 +96,6 @@ def create_schema(engine: Engine) -> None:
                 connection.exec_driver_sql(_PG_APPEND_ONLY.format(table=table))
 
 
-_TABLES = (
-    tables.PartnerRow,
-    tables.PartnerKeyRow,
-    tables.ApiCredentialRow,
-    tables.ContractRow,
-    tables.ContractPartyRow,
-    tables.ContractSignatureRow,
-    tables.SettlementFileRow,
-    tables.ClearingRecordRow,
-    tables.AccountRow,
-    tables.PeriodCloseRow,
-    tables.LedgerTransferRow,
-    tables.ObligationRow,
-    tables.StatementRow,
-    tables.IdempotencyKeyRow,
-)
-
-
 class UnitOfWork:
     """One database transaction. Rolls back unless :meth:`commit` is called; commits at most once."""
 

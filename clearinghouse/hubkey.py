@@ -5,12 +5,9 @@ Kept as a PKCS#8 PEM file (mode 0600) at ``hub_key_path``; created on first use.
 
 from __future__ import annotations
 
-import hashlib
-import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -34,15 +31,6 @@ class HubSigner:
     def sign(self, data: bytes) -> bytes:
         return self.private_key.sign(data)
 
-    def sign_file(self, stream: BinaryIO) -> bytes:
-        """Sign a whole file without copying it into memory (Ed25519 needs the message in one piece)."""
-        stream.flush()
-        size = os.fstat(stream.fileno()).st_size
-        if size == 0:
-            return self.private_key.sign(b"")
-        with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            return self.private_key.sign(view)  # type: ignore[arg-type]
-
 
 def load_or_create(path: str) -> HubSigner:
     key_path = Path(path).expanduser()
@@ -58,7 +46,3 @@ def load_or_create(path: str) -> HubSigner:
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
     return HubSigner(key)
-
-
-def fingerprint(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
