@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlmodel import Session, col
 
 from clearinghouse.db import allocate_ids, unit_of_work
-from clearinghouse.errors import ClearinghouseError, Conflict, Forbidden, NotFound
+from clearinghouse.errors import ClearinghouseError, Conflict, Forbidden, InvalidRequest, NotFound
 from clearinghouse.locks import lock_clearing
 from clearinghouse.posting import RECORD_COLUMNS, Source, bulk_insert, db_time, load_book, post_transfers
 from clearinghouse.queries import active_contracts, all_partners, closed_periods, terms_of
@@ -63,6 +63,21 @@ class AuthorizationView:
     business_time: datetime
     expires_at: datetime
     value_fen: int | None  # what the issuer owes for the capture, once captured
+
+
+def _text(value: str, name: str, limit: int, *, required: bool = True) -> None:
+    """Till input fits the columns on every backend: printable (no NUL), bounded, present when required."""
+    if (required and not value) or len(value) > limit or not value.isprintable():
+        raise InvalidRequest(
+            f"{name}: {'1' if required else '0'}-{limit} printable characters", code="AUTH_FIELD_INVALID"
+        )
+
+
+def _check_request(request: AuthorizationRequest) -> None:
+    _text(request.reference, "reference", 64)
+    _text(request.member_token, "member_token", 128)
+    _text(request.category, "category", 128)
+    _text(request.offer_ref, "offer_ref", 128, required=False)
 
 
 def _view(row: AuthorizationRow, value_fen: int | None = None) -> AuthorizationView:
@@ -111,6 +126,7 @@ def authorize(
     hold_for: timedelta,
 ) -> AuthorizationView:
     """Hold ``request.points`` of the member for ``hold_for``; refused with the rules' reason code otherwise."""
+    _check_request(request)
     with unit_of_work(engine) as uow:
         lock_clearing(uow.connection)
         existing = _find(uow.session, fulfiller_id, request.reference)
@@ -400,6 +416,7 @@ def refund(
     """Give ``points`` of a captured redemption back to the member and reverse the fulfiller's claim for
     them — in the open period (an adjustment when the capture's period is already closed). Never more than
     was captured; a retry under the same refund reference answers the same."""
+    _text(reference, "reference", 64)
     with unit_of_work(engine) as uow:
         lock_clearing(uow.connection)
         auth = _open(uow.session, fulfiller_id, authorization_reference)
