@@ -61,13 +61,28 @@ def init_db(obj: Context) -> None:
 
 
 @main.command("admin-token")
+@click.option("--name", default="admin", show_default=True, help="The admin who holds the token (audited by name).")
 @click.pass_obj
-def admin_token(obj: Context) -> None:
+def admin_token(obj: Context, name: str) -> None:
     """Issue a bearer token for an alliance admin (printed once; only its hash is stored)."""
     from clearinghouse.services.partners import ADMIN, issue_api_token
 
     hub = open_hub(obj.config())
-    click.echo(issue_api_token(engine=hub.engine, now=hub.now(), principal=ADMIN))
+    click.echo(issue_api_token(engine=hub.engine, now=hub.now(), principal=ADMIN, holder=name))
+
+
+@main.command("audit-verify")
+@click.pass_obj
+def audit_verify(obj: Context) -> None:
+    """Walk the audit log's hash chain; exit 1 naming the first row that does not match."""
+    from clearinghouse.audit import verify
+
+    report = verify(open_hub(obj.config()).engine)
+    if report.ok:
+        click.echo(f"audit log intact: {report.rows} rows")
+        return
+    click.echo(f"audit log broken at seq {report.first_bad_seq}: {report.problem}", err=True)
+    raise SystemExit(1)
 
 
 @main.command()

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 import clearinghouse.nonce_table  # noqa: F401  (its table, for create_all)
-from clearinghouse import tables
+from clearinghouse import tables, tables_budgets, tables_expiry, tables_families, tables_monitoring
 from clearinghouse.config import Config, ensure_parent
 
 _READ_ONLY = "clearinghouse_read_only"
@@ -81,18 +81,27 @@ FOR EACH ROW EXECUTE FUNCTION clearinghouse_append_only();
 """
 
 
+APPEND_ONLY_TABLES = (
+    tables.APPEND_ONLY_TABLES
+    + tables_budgets.APPEND_ONLY
+    + tables_expiry.APPEND_ONLY
+    + tables_families.APPEND_ONLY
+    + tables_monitoring.APPEND_ONLY
+)
+
+
 def create_schema(engine: Engine) -> None:
     """Create tables and append-only triggers (idempotent)."""
     SQLModel.metadata.create_all(engine)
     with engine.begin() as connection:
         if engine.dialect.name == "sqlite":
-            for table in tables.APPEND_ONLY_TABLES:
+            for table in APPEND_ONLY_TABLES:
                 for statement in _SQLITE_APPEND_ONLY.format(table=table).split(";\n"):
                     if statement.strip():
                         connection.exec_driver_sql(statement)
         else:
             connection.exec_driver_sql(_PG_FUNCTION)
-            for table in tables.APPEND_ONLY_TABLES:
+            for table in APPEND_ONLY_TABLES:
                 connection.exec_driver_sql(_PG_APPEND_ONLY.format(table=table))
 
 

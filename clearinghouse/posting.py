@@ -178,7 +178,7 @@ RECORD_COLUMNS = (
     "receipt_ref", "category", "offer_ref", "original_ref", "original_id", "contract_pk",
 )  # fmt: skip
 TRANSFER_COLUMNS = (
-    "record_id", "close_id", "authorization_id", "leg", "debit_account", "credit_account", "unit", "amount",
+    "record_id", "close_id", "authorization_id", "event_id", "leg", "debit_account", "credit_account", "unit", "amount",
     "posted_at",
 )  # fmt: skip
 ACCOUNT_COLUMNS = ("code", "unit", "kind", "partner_id", "debits", "credits")
@@ -285,11 +285,13 @@ def insert_batch(
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """What a transfer belongs to: exactly one clearing record, period close or real-time authorization."""
+    """What a transfer belongs to: exactly one clearing record, period close, real-time authorization or
+    ledger event."""
 
     record_id: int | None = None
     close_id: int | None = None
     authorization_id: int | None = None
+    event_id: int | None = None
 
 
 def post_transfers(
@@ -311,6 +313,7 @@ def post_transfers(
                 source.record_id,
                 source.close_id,
                 source.authorization_id,
+                source.event_id,
                 leg,
                 item.debit.code,
                 item.credit.code,

@@ -91,6 +91,8 @@ class ApiCredentialRow(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     token_sha256: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     principal: str = Field(sa_column=Column(String(40), nullable=False))
+    # who holds an admin token (two admins must be told apart: RL9's second approval); a partner's id otherwise
+    holder: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
     created_at: datetime = Field(sa_column=utc_column())
     revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
@@ -277,10 +279,31 @@ class AccountRow(SQLModel, table=True):
     credits: int = Field(default=0, sa_column=money_column(default=0))
 
 
+class LedgerEventRow(SQLModel, table=True):
+    """A movement of a member's points that no settlement record carries: an expiry, a family-pool move, an
+    evidence-gated freeze or deduction, the lifting of one. (kind, reference) is unique, so a retried event
+    posts once. ``case_id`` names the monitoring case behind an evidence-gated action."""
+
+    __tablename__ = "ledger_event"
+    __table_args__ = (UniqueConstraint("kind", "reference", name="uq_ledger_event_reference"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    kind: str = Field(max_length=24)
+    reference: str = Field(max_length=80)
+    issuer_id: str = Field(foreign_key="partner.id", max_length=40)
+    member_token: str = Field(max_length=128)
+    points: int = Field(sa_column=money_column())
+    case_id: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
+    reason: str = Field(sa_column=Column(Text(), nullable=False))
+    actor: str = Field(max_length=80)
+    created_at: datetime = Field(sa_column=utc_column())
+
+
 class LedgerTransferRow(SQLModel, table=True):
     """One balanced movement: ``amount`` of ``unit`` from the credit account to the debit account.
 
-    Belongs to exactly one clearing record, period close or real-time authorization (its hold and release);
+    Belongs to exactly one clearing record, period close, real-time authorization (its hold and release) or
+    ledger event (expiry, family pooling, an evidence-gated freeze or deduction and their lifting);
     (source, leg) is unique so nothing can be posted twice; both accounts must hold the transfer's unit
     (composite foreign keys).
     """
@@ -290,14 +313,15 @@ class LedgerTransferRow(SQLModel, table=True):
         CheckConstraint("amount > 0", name="ck_transfer_amount_positive"),
         CheckConstraint("debit_account <> credit_account", name="ck_transfer_two_accounts"),
         CheckConstraint(
-            "(record_id IS NOT NULL AND close_id IS NULL AND authorization_id IS NULL)"
-            " OR (record_id IS NULL AND close_id IS NOT NULL AND authorization_id IS NULL)"
-            " OR (record_id IS NULL AND close_id IS NULL AND authorization_id IS NOT NULL)",
+            "(CASE WHEN record_id IS NULL THEN 0 ELSE 1 END + CASE WHEN close_id IS NULL THEN 0 ELSE 1 END"
+            " + CASE WHEN authorization_id IS NULL THEN 0 ELSE 1 END + CASE WHEN event_id IS NULL THEN 0 ELSE 1 END)"
+            " = 1",
             name="ck_transfer_one_source",
         ),
         UniqueConstraint("record_id", "leg", name="uq_transfer_record_leg"),
         UniqueConstraint("close_id", "leg", name="uq_transfer_close_leg"),
         UniqueConstraint("authorization_id", "leg", name="uq_transfer_authorization_leg"),
+        UniqueConstraint("event_id", "leg", name="uq_transfer_event_leg"),
         ForeignKeyConstraint(["debit_account", "unit"], ["account.code", "account.unit"], name="fk_transfer_debit"),
         ForeignKeyConstraint(["credit_account", "unit"], ["account.code", "account.unit"], name="fk_transfer_credit"),
     )
@@ -306,6 +330,7 @@ class LedgerTransferRow(SQLModel, table=True):
     record_id: int | None = Field(default=None, foreign_key="clearing_record.id", index=True)
     close_id: int | None = Field(default=None, foreign_key="period_close.id", index=True)
     authorization_id: int | None = Field(default=None, foreign_key="authorization_hold.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="ledger_event.id", index=True)
     leg: int
     debit_account: str = Field(max_length=200)
     credit_account: str = Field(max_length=200)
@@ -377,7 +402,48 @@ class OfferRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=utc_column())
 
 
+# ------------------------------------------------------------------ alerts and the audit trail
+class AlertRow(SQLModel, table=True):
+    """Something an admin must look at (a budget at 80 %, a licence expired...). ``dedupe_key`` is unique:
+    the same condition raises one alert, however often a job or a request notices it."""
+
+    __tablename__ = "alert"
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_alert_dedupe"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    kind: str = Field(max_length=40)
+    severity: str = Field(max_length=16)
+    partner_id: str | None = Field(default=None, max_length=40, index=True)
+    period: str | None = Field(default=None, max_length=7)
+    message: str = Field(sa_column=Column(Text(), nullable=False))
+    dedupe_key: str = Field(max_length=200)
+    raised_at: datetime = Field(sa_column=utc_column())
+
+
+class AuditLogRow(SQLModel, table=True):
+    """Every admin and partner action: who, when, what, before and after. Rows are hash-chained
+    (``row_hash`` = SHA-256 over the previous row's hash and this row's canonical content); ``seq`` is unique
+    and gap-free, so a fork or a removed row shows. Append-only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("seq", name="uq_audit_log_seq"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    at: datetime = Field(sa_column=utc_column())
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=64)
+    subject: str = Field(sa_column=Column(Text(), nullable=False))
+    before_json: str = Field(sa_column=Column(Text(), nullable=False))
+    after_json: str = Field(sa_column=Column(Text(), nullable=False))
+    prev_hash: str = Field(max_length=64)
+    row_hash: str = Field(max_length=64)
+
+
 APPEND_ONLY_TABLES = (
+    "alert",
+    "audit_log",
+    "ledger_event",
     "contract",
     "contract_party",
     "contract_signature",

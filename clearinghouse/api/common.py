@@ -17,7 +17,7 @@ from clearinghouse import httpsig, idempotency
 from clearinghouse.errors import Forbidden, InvalidRequest, Unauthorized
 from clearinghouse.hub import Hub
 from clearinghouse.services.nonces import SigningKey, record_nonce, signing_key
-from clearinghouse.services.partners import ADMIN, authenticate
+from clearinghouse.services.partners import ADMIN, authenticate_credential
 from partners.keys import SIGNATURE_LENGTH, parse_signature
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,6 +33,12 @@ def hub() -> Hub:
 def caller() -> str:
     principal: str = g.principal
     return principal
+
+
+def actor() -> str:
+    """Who acts, for the audit trail: ``admin:<holder>`` for an admin token, else the partner id."""
+    name: str = g.get("actor") or g.principal
+    return name
 
 
 def authenticated(view: F) -> F:
@@ -52,7 +58,8 @@ def authenticated(view: F) -> F:
                     "send Authorization: Bearer <token>, or sign the request (Signature-Input and Signature)",
                     code="TOKEN_MISSING",
                 )
-            token_principal = authenticate(engine=hub().engine, token=token.strip())
+            credential = authenticate_credential(engine=hub().engine, token=token.strip())
+            token_principal, g.actor = credential.principal, credential.actor
         if not signed:
             g.principal = token_principal
             return view(*args, **kwargs)
@@ -68,7 +75,7 @@ def authenticated(view: F) -> F:
             now=hub().now(),
             usable_until=datetime.fromtimestamp(httpsig.usable_until(verified.signed, window=verified.window), UTC),
         )
-        g.principal = verified.key.partner_id
+        g.principal = g.actor = verified.key.partner_id
         return view(*args, **kwargs)
 
     return cast(F, wrapper)

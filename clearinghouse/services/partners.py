@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from clearinghouse import audit
 from clearinghouse.db import unit_of_work
 from clearinghouse.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from clearinghouse.queries import partner_from_row
@@ -19,6 +21,7 @@ from partners.keys import load_public_key
 from partners.model import Partner, new_partner
 
 ADMIN = "admin"
+_HOLDER = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -153,15 +156,46 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_api_token(*, engine: Engine, now: datetime, principal: str) -> str:
-    """A new bearer token for ``admin`` or a partner; only its hash is stored, so it is shown once."""
+def issue_api_token(*, engine: Engine, now: datetime, principal: str, holder: str | None = None) -> str:
+    """A new bearer token for ``admin`` or a partner; only its hash is stored, so it is shown once. An admin
+    token names its holder (``alice``): actions are audited under ``admin:<holder>``, and an evidence-gated
+    action needs a second, different holder to approve it."""
     token = "cht_" + secrets.token_urlsafe(32)
+    if principal == ADMIN:
+        holder = holder or ADMIN
+        if not _HOLDER.fullmatch(holder):
+            raise InvalidRequest("an admin's name is 1-32 of a-z, 0-9, '-', '_', '.'", code="ADMIN_NAME_INVALID")
+    else:
+        holder = None
     with unit_of_work(engine) as uow:
         if principal != ADMIN and uow.session.get(PartnerRow, principal) is None:
             raise NotFound(f"no partner {principal!r}", code="PARTNER_NOT_FOUND")
-        uow.session.add(ApiCredentialRow(token_sha256=_digest(token), principal=principal, created_at=now))
+        uow.session.add(
+            ApiCredentialRow(token_sha256=_digest(token), principal=principal, holder=holder, created_at=now)
+        )
+        audit.append(
+            uow.connection,
+            actor="cli",
+            action="credential.issue",
+            subject=f"credential:{principal}",
+            now=now,
+            after={"principal": principal, "holder": holder},
+        )
         uow.commit()
     return token
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """Who a bearer token speaks for (``principal``: ``admin`` or a partner id) and, for the audit trail and
+    the four-eyes rule, which person (``actor``: ``admin:<holder>`` or the partner id)."""
+
+    principal: str
+    actor: str
+
+
+def actor_of(principal: str, holder: str | None) -> str:
+    return f"{ADMIN}:{holder or ADMIN}" if principal == ADMIN else principal
 
 
 def issue_partner_token(*, engine: Engine, now: datetime, partner_id: str) -> str:
@@ -173,10 +207,15 @@ def issue_partner_token(*, engine: Engine, now: datetime, partner_id: str) -> st
 
 def authenticate(*, engine: Engine, token: str) -> str:
     """The principal a bearer token belongs to."""
+    return authenticate_credential(engine=engine, token=token).principal
+
+
+def authenticate_credential(*, engine: Engine, token: str) -> Credential:
+    """The principal and the person a bearer token belongs to."""
     with unit_of_work(engine, read_only=True) as uow:
         row = uow.session.scalars(
             select(ApiCredentialRow).where(col(ApiCredentialRow.token_sha256) == _digest(token))
         ).first()
         if row is None or row.revoked_at is not None:
             raise Unauthorized("unknown or revoked API token", code="TOKEN_INVALID")
-        return row.principal
+        return Credential(row.principal, actor_of(row.principal, row.holder))

@@ -20,7 +20,6 @@ import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from referencing.jsonschema import DRAFT202012
 from werkzeug.exceptions import HTTPException
 from werkzeug.test import TestResponse
 
+from clearinghouse.api.spec import openapi_bytes
 from clearinghouse.app import create_app
 from clearinghouse.config import load_config
 from clearinghouse.hub import Hub
@@ -53,7 +53,7 @@ from tests.web.test_api_flow import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_BYTES = files("clearinghouse").joinpath("openapi.json").read_bytes()
+SPEC_BYTES = openapi_bytes()
 SPEC: dict[str, Any] = json.loads(SPEC_BYTES)
 SPEC_URI = "urn:clearinghouse:openapi"
 REGISTRY: Registry[Any] = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(SPEC))
