@@ -16,7 +16,14 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 import clearinghouse.nonce_table  # noqa: F401  (its table, for create_all)
-from clearinghouse import tables, tables_budgets, tables_expiry, tables_families, tables_monitoring
+from clearinghouse import (
+    tables,
+    tables_actions,
+    tables_budgets,
+    tables_expiry,
+    tables_families,
+    tables_monitoring,
+)
 from clearinghouse.config import Config, ensure_parent
 
 _READ_ONLY = "clearinghouse_read_only"
@@ -87,6 +94,7 @@ APPEND_ONLY_TABLES = (
     + tables_expiry.APPEND_ONLY
     + tables_families.APPEND_ONLY
     + tables_monitoring.APPEND_ONLY
+    + tables_actions.APPEND_ONLY
 )
 
 
