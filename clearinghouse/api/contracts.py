@@ -8,6 +8,7 @@ from flask import Response
 
 from clearinghouse.api import api
 from clearinghouse.api.common import (
+    actor,
     admin_only,
     authenticated,
     caller,
@@ -26,7 +27,11 @@ from clearinghouse.services.partners import ADMIN
 @idempotent
 def propose_contract() -> tuple[dict[str, Any], int]:
     view = service.propose_contract(
-        engine=hub().engine, now=hub().now(), terms_json=json_body(), hub_timezone=hub().config.timezone
+        engine=hub().engine,
+        now=hub().now(),
+        terms_json=json_body(),
+        hub_timezone=hub().config.timezone,
+        actor=actor(),
     )
     return view.to_json(), 201
 
@@ -73,6 +78,7 @@ def sign(contract_id: str, version: int) -> tuple[dict[str, Any], int]:
         contract_id=contract_id,
         version=version,
         signer_id=caller(),
+        actor=actor(),
         signature=signature,
     )
     return view.to_json(), 201

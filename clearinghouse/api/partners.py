@@ -8,6 +8,7 @@ from flask import request
 
 from clearinghouse.api import api
 from clearinghouse.api.common import (
+    actor,
     admin_only,
     authenticated,
     date_field,
@@ -61,6 +62,7 @@ def register_partner() -> tuple[dict[str, Any], int]:
         operates_online_platform=bool(field(body, "operates_online_platform", bool, required=False)),
         licence_number=field(body, "licence_number", str, required=False),
         licence_expires_on=date_field(body, "licence_expires_on"),
+        actor=actor(),
     )
     return partner_json(partner), 201
 
@@ -95,6 +97,7 @@ def add_key(partner_id: str) -> tuple[dict[str, Any], int]:
         key_text=key_text,
         valid_from=valid_from,
         valid_to=valid_to,
+        actor=actor(),
     )
     return key_json(key), 201
 
@@ -110,7 +113,7 @@ def list_keys(partner_id: str) -> dict[str, Any]:
 @admin_only
 @idempotent_secret
 def issue_token(partner_id: str) -> tuple[dict[str, Any], int]:
-    token = service.issue_partner_token(engine=hub().engine, now=hub().now(), partner_id=partner_id)
+    token = service.issue_partner_token(engine=hub().engine, now=hub().now(), partner_id=partner_id, actor=actor())
     return {"principal": partner_id, "token": token}, 201
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 
 from clearinghouse.api import api
-from clearinghouse.api.common import admin_only, authenticated, hub, idempotent, require_self_or_admin
+from clearinghouse.api.common import actor, admin_only, authenticated, hub, idempotent, require_self_or_admin
 from clearinghouse.errors import NotFound
 from clearinghouse.services import periods as service
 from settlement.periods import Period
@@ -35,6 +35,7 @@ def close_period(period: str) -> tuple[dict[str, Any], int]:
         period=Period.parse(period),
         zone_name=hub().config.timezone,
         trigger="api",
+        actor=actor(),
     )
     return close_json(result), 201
 

@@ -282,6 +282,7 @@ def run_demo(
     console.print(f"registered {len(PARTNERS)} partners and 2 contracts, signed by every party and the hub")
     totals = _settle_months(hub, out, replayed, keys, as_of, console)
     summary = _summary(totals, replayed, time.perf_counter() - started)
+    summary.update(_oversight(hub))
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     _print_report(console, summary, out)
     hub.engine.dispose()
@@ -323,10 +324,35 @@ def _settle_months(
     return totals
 
 
+RED_LINES = tuple(f"RL{n}" for n in range(1, 10))
+
+
+def refusals_by_red_line(refused: Counter[str]) -> dict[str, int]:
+    """Refused records per red line (RL1..RL9, zero where none), from their reason codes ``RLn_...``."""
+    counts = dict.fromkeys(RED_LINES, 0)
+    for code, count in refused.items():
+        line = code.split("_", 1)[0]
+        if line in counts:
+            counts[line] += count
+    return counts
+
+
+def _oversight(hub: Hub) -> dict[str, Any]:
+    """What the red-line machinery raised while the year was replayed: alerts and monitoring cases."""
+    from sqlalchemy import text
+
+    from clearinghouse.alerts import count_alerts
+
+    with hub.engine.connect() as connection:
+        cases = int(connection.execute(text("SELECT count(*) FROM monitoring_case")).scalar_one())
+    return {"alerts": count_alerts(hub.engine), "cases": cases}
+
+
 def _summary(totals: DemoTotals, replayed: Replay, elapsed: float) -> dict[str, Any]:
     stats = replayed.stats
     return {
         "records": {"accepted": totals.accepted, "rejected": dict(sorted(totals.refused.items()))},
+        "refusals_by_red_line": refusals_by_red_line(totals.refused),
         "periods": totals.periods,
         "elapsed_s": round(elapsed, 2),
         "source": {

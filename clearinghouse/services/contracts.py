@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from clearinghouse import audit
 from clearinghouse.db import unit_of_work
 from clearinghouse.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from clearinghouse.hubkey import HubSigner
@@ -147,7 +148,7 @@ def _check_chain(session: Session, terms: ContractTerms) -> None:
 
 
 def propose_contract(
-    *, engine: Engine, now: datetime, terms_json: Mapping[str, object], hub_timezone: str
+    *, engine: Engine, now: datetime, terms_json: Mapping[str, object], hub_timezone: str, actor: str = "cli"
 ) -> ContractView:
     """Store a new contract version as a draft. The same terms again answer the same (idempotent);
     other terms under an existing (contract id, version) are a conflict."""
@@ -187,6 +188,14 @@ def propose_contract(
                 ContractPartyRow(contract_pk=row.id, partner_id=fulfiller.fulfiller_id, role=Role.FULFILLER.value)
             )
         view = _view(uow.session, row)
+        audit.append(
+            uow.connection,
+            actor=actor,
+            action="contract.propose",
+            subject=f"contract:{terms.contract_id}:v{terms.version}",
+            now=now,
+            after={"terms_hash": row.terms_hash, "status": view.status.value, "terms": dict(terms_json)},
+        )
         try:
             uow.commit()
         except IntegrityError as exc:
@@ -204,7 +213,15 @@ def _verifying_key(session: Session, signer_id: str, message: bytes, signature: 
 
 
 def sign_contract(
-    *, engine: Engine, hub: HubSigner, now: datetime, contract_id: str, version: int, signer_id: str, signature: bytes
+    *,
+    engine: Engine,
+    hub: HubSigner,
+    now: datetime,
+    contract_id: str,
+    version: int,
+    signer_id: str,
+    signature: bytes,
+    actor: str | None = None,
 ) -> ContractView:
     """Record a party's signature; once every party has signed, the hub countersigns and the version is
     active. The same signature again answers the same; another signature by the same party is a conflict."""
@@ -235,6 +252,7 @@ def sign_contract(
                 return view
             return _view(uow.session, row)
         key_id = _verifying_key(uow.session, signer_id, row.canonical, signature, now)
+        before = _view(uow.session, row).status.value
         uow.session.add(
             ContractSignatureRow(
                 contract_pk=row.id, signer_id=signer_id, key_id=key_id, signature=signature, signed_at=now
@@ -245,6 +263,15 @@ def sign_contract(
             _countersign(uow.session, hub, row, now)
             uow.session.flush()
         view = _view(uow.session, row)
+        audit.append(
+            uow.connection,
+            actor=actor or signer_id,
+            action="contract.sign",
+            subject=f"contract:{contract_id}:v{version}",
+            now=now,
+            before={"status": before},
+            after={"status": view.status.value, "signer_id": signer_id, "key_id": key_id},
+        )
         try:
             uow.commit()
         except IntegrityError as exc:

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from clearinghouse import audit
 from clearinghouse.db import allocate_ids, unit_of_work
 from clearinghouse.errors import ClearinghouseError, NotFound
 from clearinghouse.hubkey import HubSigner
@@ -243,6 +244,22 @@ def _submit(
             total_amount_fen=summary.trailer.total_amount_fen,
         )
         _clear_all(uow.session, content, file_row.id, outcome, zone_name=zone_name, batch_size=batch_size)
+        audit.append(
+            uow.connection,
+            actor=partner_id,
+            action="settlement_file.submit",
+            subject=f"file:{partner_id}:{header.file_id}",
+            now=now,
+            after={
+                "sha256": sha256,
+                "key_id": key_id,
+                "records": outcome.record_count,
+                "accepted": outcome.accepted,
+                "refused": outcome.refused,
+                "matched": outcome.matched,
+                "refused_by_code": dict(sorted(outcome.refused_by_code.items())),
+            },
+        )
         uow.commit()
     return outcome
 

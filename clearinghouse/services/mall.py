@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
+from clearinghouse import audit
 from clearinghouse.db import unit_of_work
 from clearinghouse.errors import Forbidden, InvalidRequest, NotFound
 from clearinghouse.queries import active_contracts
@@ -100,7 +101,9 @@ def offer_to_json(offer: Offer) -> dict[str, Any]:
     }
 
 
-def publish_offer(*, engine: Engine, now: datetime, fulfiller_id: str, body: Mapping[str, Any]) -> Offer:
+def publish_offer(
+    *, engine: Engine, now: datetime, fulfiller_id: str, body: Mapping[str, Any], actor: str | None = None
+) -> Offer:
     """Publish (or republish, replacing) an offer of ``fulfiller_id``; cash equivalents are refused (RL5)."""
     offer = offer_from_json(fulfiller_id, body)
     document = json.dumps(offer_to_json(offer), ensure_ascii=False, sort_keys=True)
@@ -113,12 +116,23 @@ def publish_offer(*, engine: Engine, now: datetime, fulfiller_id: str, body: Map
                 col(OfferRow.fulfiller_id) == fulfiller_id, col(OfferRow.offer_ref) == offer.offer_ref
             )
         ).first()
+        before = json.loads(row.document) if row is not None else None
         if row is None:
             uow.session.add(
                 OfferRow(fulfiller_id=fulfiller_id, offer_ref=offer.offer_ref, document=document, updated_at=now)
             )
         elif row.document != document:
             row.document, row.updated_at = document, now
+        if row is None or before != json.loads(document):
+            audit.append(
+                uow.connection,
+                actor=actor or fulfiller_id,
+                action="offer.publish",
+                subject=f"offer:{fulfiller_id}:{offer.offer_ref}",
+                now=now,
+                before=before,
+                after=json.loads(document),
+            )
         uow.commit()
     return offer
 

@@ -57,6 +57,7 @@ def register_partner(
     operates_online_platform: bool = False,
     licence_number: str | None = None,
     licence_expires_on: date | None = None,
+    actor: str = "cli",
 ) -> Partner:
     """Register a partner. Registering the same partner again answers the same; other data under the same
     id is a conflict (partners are amended deliberately, not by a retried call)."""
@@ -74,11 +75,31 @@ def register_partner(
         if existing is not None:
             return _same_or_conflict(partner_from_row(existing), partner)
         uow.session.add(_row_for(partner, now))
+        audit.append(
+            uow.connection,
+            actor=actor,
+            action="partner.register",
+            subject=f"partner:{partner.partner_id}",
+            now=now,
+            after=partner_summary(partner),
+        )
         try:
             uow.commit()
         except IntegrityError as exc:
             raise Conflict(f"partner {partner_id!r} was registered concurrently", code="PARTNER_EXISTS") from exc
     return partner
+
+
+def partner_summary(partner: Partner) -> dict[str, object]:
+    """What the audit trail keeps of a partner's registration data."""
+    return {
+        "name": partner.name,
+        "roles": sorted(partner.roles),
+        "category": partner.category,
+        "operates_online_platform": partner.operates_online_platform,
+        "licence_number": partner.licence.number if partner.licence else None,
+        "licence_expires_on": partner.licence.expires_on.isoformat() if partner.licence else None,
+    }
 
 
 def _same_or_conflict(existing: Partner, wanted: Partner) -> Partner:
@@ -95,6 +116,7 @@ def add_partner_key(
     key_text: str | bytes,
     valid_from: datetime | None = None,
     valid_to: datetime | None = None,
+    actor: str = "cli",
 ) -> RegisteredKey:
     """Add an Ed25519 public key (SPKI PEM or ssh-ed25519 line). The same key again answers the same;
     a key already held by another partner is a conflict. A private key is refused and never stored."""
@@ -117,6 +139,18 @@ def add_partner_key(
                 created_at=now,
             )
             uow.session.add(row)
+            audit.append(
+                uow.connection,
+                actor=actor,
+                action="partner.key.add",
+                subject=f"partner:{partner_id}",
+                now=now,
+                after={
+                    "key_id": key.key_id,
+                    "valid_from": start.isoformat(),
+                    "valid_to": valid_to.isoformat() if valid_to else None,
+                },
+            )
             try:
                 uow.commit()
             except IntegrityError as exc:
@@ -156,7 +190,9 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_api_token(*, engine: Engine, now: datetime, principal: str, holder: str | None = None) -> str:
+def issue_api_token(
+    *, engine: Engine, now: datetime, principal: str, holder: str | None = None, actor: str = "cli"
+) -> str:
     """A new bearer token for ``admin`` or a partner; only its hash is stored, so it is shown once. An admin
     token names its holder (``alice``): actions are audited under ``admin:<holder>``, and an evidence-gated
     action needs a second, different holder to approve it."""
@@ -175,7 +211,7 @@ def issue_api_token(*, engine: Engine, now: datetime, principal: str, holder: st
         )
         audit.append(
             uow.connection,
-            actor="cli",
+            actor=actor,
             action="credential.issue",
             subject=f"credential:{principal}",
             now=now,
@@ -198,11 +234,11 @@ def actor_of(principal: str, holder: str | None) -> str:
     return f"{ADMIN}:{holder or ADMIN}" if principal == ADMIN else principal
 
 
-def issue_partner_token(*, engine: Engine, now: datetime, partner_id: str) -> str:
+def issue_partner_token(*, engine: Engine, now: datetime, partner_id: str, actor: str = "cli") -> str:
     """A token for a registered partner; never an admin token, whatever the id asked for."""
     if partner_id == ADMIN:
         raise NotFound(f"no partner {partner_id!r}", code="PARTNER_NOT_FOUND")
-    return issue_api_token(engine=engine, now=now, principal=partner_id)
+    return issue_api_token(engine=engine, now=now, principal=partner_id, actor=actor)
 
 
 def authenticate(*, engine: Engine, token: str) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from clearinghouse import audit
 from clearinghouse.db import unit_of_work
 from clearinghouse.errors import Conflict, NotFound
 from clearinghouse.hubkey import HubSigner
@@ -68,7 +69,14 @@ def _check_order(connection: Connection, period: Period, closed: frozenset[Perio
 
 
 def close_period(
-    *, engine: Engine, hub: HubSigner, now: datetime, period: Period, zone_name: str, trigger: str = "manual"
+    *,
+    engine: Engine,
+    hub: HubSigner,
+    now: datetime,
+    period: Period,
+    zone_name: str,
+    trigger: str = "manual",
+    actor: str | None = None,
 ) -> CloseResult:
     """Close ``period`` (it must have ended). Raises :class:`Conflict` ``PERIOD_ALREADY_CLOSED`` if it was."""
     zone = ZoneInfo(zone_name)
@@ -103,6 +111,21 @@ def close_period(
             raise Conflict(f"{period} is already closed", code="PERIOD_ALREADY_CLOSED") from exc
         assert close_row.id is not None
         _write_close(uow.session, hub, close_row, result, names, period, zone_name, now)
+        audit.append(
+            uow.connection,
+            actor=actor or trigger,
+            action="period.close",
+            subject=f"period:{period}",
+            now=now,
+            before={"status": "open"},
+            after={
+                "status": "closed",
+                "gross_fen": result.gross_fen,
+                "net_fen": result.net_fen,
+                "records": close_row.record_count,
+                "positions": dict(sorted(result.positions.items())),
+            },
+        )
         uow.commit()
     return CloseResult(
         period, result.gross_fen, result.net_fen, result.efficiency, dict(result.positions), close_row.record_count

@@ -563,6 +563,13 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert_error(api.get("/authorizations/NONE", who=CINEMA), 404, "AUTH_NOT_FOUND")
     assert_error(api.post("/authorizations", json=hold), 403, "PARTNER_ONLY")
 
+    # --- oversight: alerts and the audit trail
+    assert api.get("/alerts", who=CVS).status_code == 200
+    trail = api.get("/audit-log?subject=partner:").get_json()["entries"]
+    assert trail and trail[0]["action"] == "partner.register"
+    assert api.get("/audit-log/verify").get_json()["ok"] is True
+    assert_error(api.get("/audit-log", who=CVS), 403, "ADMIN_ONLY")
+
     # every documented operation answered with success at least once, and every error status was seen
     succeeded = {(method, path) for method, path, status in client.checker.seen if 200 <= status < 300}
     assert spec_operations() - succeeded == set(), "operations the flow never drove to success"
