@@ -320,6 +320,7 @@ def test_each_operation_asks_for_a_token_exactly_as_documented(checked_client: S
         "name": f"{CVS}.csv",
         "member_token": "m1",
         "reference": "A1",
+        "action_id": "1",
     }
     for method, path in sorted(spec_operations()):
         response = checked_client.open(API + path.format(**sample), method=method)
