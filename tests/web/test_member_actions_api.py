@@ -115,3 +115,24 @@ def test_reject_over_http(checked_client: SpecCheckedClient, hub: Hub) -> None: 
     assert_error(api.post("bob", path + "/approve"), 409, "ACTION_REJECTED")
     assert_error(api.post("bob", path + "/lift", json={"reason": "x"}), 409, "ACTION_REJECTED")
     assert api.get("bob", f"/partners/{CVS}/members/m1/points").get_json()["balance"] == 100
+
+
+def drive_member_actions(client: FlaskClient, hub: Hub, member: str = "m1") -> None:
+    """Every member-action operation once to success, on a hub where ``member`` holds cvs points (for the
+    whole-flow check of ``tests/web/test_openapi.py``)."""
+    api = Admins(client, hub)
+    body = {"kind": "FREEZE", "issuer_id": CVS, "member_token": member, "points": 1, "reason": "flow"}
+    first = api.post("alice", "/member-actions", json={**body, "case_id": case_with_evidence(hub, member=member)})
+    assert first.status_code == 201, first.get_json()
+    path = f"/member-actions/{first.get_json()['action_id']}"
+    assert api.post("bob", path + "/approve").status_code == 200
+    assert api.post("bob", path + "/lift", json={"reason": "cleared"}).status_code == 200
+    second = api.post(
+        "alice", "/member-actions", json={**body, "case_id": case_with_evidence(hub, member=member, key="2")}
+    )
+    assert (
+        api.post("bob", f"/member-actions/{second.get_json()['action_id']}/reject", json={"reason": "no"}).status_code
+        == 200
+    )
+    assert api.get("bob", path).status_code == 200
+    assert len(api.get("bob", "/member-actions", query_string={"member": member}).get_json()["actions"]) == 2

@@ -564,6 +564,11 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert_error(api.get("/authorizations/NONE", who=CINEMA), 404, "AUTH_NOT_FOUND")
     assert_error(api.post("/authorizations", json=hold), 403, "PARTNER_ONLY")
 
+    # --- evidence-gated actions (RL9)
+    from tests.web.test_member_actions_api import drive_member_actions
+
+    drive_member_actions(client, hub)
+
     # every documented operation answered with success at least once, and every error status was seen
     succeeded = {(method, path) for method, path, status in client.checker.seen if 200 <= status < 300}
     assert spec_operations() - succeeded == set(), "operations the flow never drove to success"
