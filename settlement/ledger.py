@@ -72,9 +72,7 @@ def held_account(issuer_id: str, fulfiller_id: str) -> Account:
 
 def frozen_account(issuer_id: str, member_token: str) -> Account:
     """A member's points an admin froze under a case (RL9): still the member's, but not spendable until lifted."""
-    return Account(
-        f"pts:{issuer_id}:frozen:{member_token}", points_unit(issuer_id), AccountKind.FROZEN, issuer_id
-    )
+    return Account(f"pts:{issuer_id}:frozen:{member_token}", points_unit(issuer_id), AccountKind.FROZEN, issuer_id)
 
 
 def position_account(partner_id: str) -> Account:

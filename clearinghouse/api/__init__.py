@@ -14,5 +14,13 @@ def _no_nul_in_path() -> None:
         raise NotFound("no such resource", code="NOT_FOUND")
 
 
-from clearinghouse.api import authorizations, contracts, files, mall, partners, periods, spec  # noqa: E402, F401
-from clearinghouse.api import member_actions  # noqa: E402, F401
+from clearinghouse.api import (  # noqa: E402, F401
+    authorizations,
+    contracts,
+    files,
+    mall,
+    member_actions,
+    partners,
+    periods,
+    spec,
+)

@@ -69,7 +69,9 @@ def approve_member_action(action_id: int) -> dict[str, Any]:
 def reject_member_action(action_id: int) -> dict[str, Any]:
     """Any admin turns the request down, saying why."""
     reason = field(json_body(), "reason", str)
-    view = service.reject_action(engine=hub().engine, now=hub().now(), actor=actor(), action_id=action_id, reason=reason)
+    view = service.reject_action(
+        engine=hub().engine, now=hub().now(), actor=actor(), action_id=action_id, reason=reason
+    )
     return action_json(view)
 
 
