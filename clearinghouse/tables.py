@@ -261,14 +261,16 @@ class ClearingRecordRow(SQLModel, table=True):
 class AccountRow(SQLModel, table=True):
     """An account of one unit, with running totals (a projection of the transfers, checked by reconcile).
 
-    A member's points never go below zero: the database refuses it.
+    A member's points (spendable, held or frozen) never go below zero: the database refuses it.
     """
 
     __tablename__ = "account"
     __table_args__ = (
         UniqueConstraint("code", "unit", name="uq_account_code_unit"),
         CheckConstraint("debits >= 0 AND credits >= 0", name="ck_account_totals"),
-        CheckConstraint("kind NOT IN ('member', 'held') OR credits >= debits", name="ck_account_member_not_negative"),
+        CheckConstraint(
+            "kind NOT IN ('member', 'held', 'frozen') OR credits >= debits", name="ck_account_member_not_negative"
+        ),
     )
 
     code: str = Field(sa_column=Column(String(200), primary_key=True))

@@ -11,6 +11,8 @@ Accounts (the code says whose and what):
 * ``pts:<issuer>:m:<member token>``    a member's points of that issuer (credit-normal, never below 0)
 * ``pts:<issuer>:redeemed:<fulfiller>`` points burnt at a fulfiller
 * ``pts:<issuer>:held:<fulfiller>``    points held by a real-time authorization, until capture or release
+* ``pts:<issuer>:frozen:<member>``     a member's points frozen by an evidence-gated action (RL9), until lifted
+                                      (credit-normal, never below 0; out of the member's account, so unspendable)
 * ``cny:<partner>:position``          receivable − payable of the partner in open periods (debit-normal)
 * ``cny:hub:settlement``              the alliance settlement account; zero after every close
 """
@@ -31,6 +33,7 @@ class AccountKind(StrEnum):
     ISSUED = "issued"
     MEMBER = "member"
     HELD = "held"
+    FROZEN = "frozen"
     REDEEMED = "redeemed"
     POSITION = "position"
     SETTLEMENT = "settlement"
@@ -65,6 +68,11 @@ def redeemed_account(issuer_id: str, fulfiller_id: str) -> Account:
 def held_account(issuer_id: str, fulfiller_id: str) -> Account:
     """Points a fulfiller's till holds for a real-time redemption, between authorization and capture."""
     return Account(f"pts:{issuer_id}:held:{fulfiller_id}", points_unit(issuer_id), AccountKind.HELD, fulfiller_id)
+
+
+def frozen_account(issuer_id: str, member_token: str) -> Account:
+    """A member's points an admin froze under a case (RL9): still the member's, but not spendable until lifted."""
+    return Account(f"pts:{issuer_id}:frozen:{member_token}", points_unit(issuer_id), AccountKind.FROZEN, issuer_id)
 
 
 def position_account(partner_id: str) -> Account:

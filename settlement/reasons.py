@@ -13,6 +13,7 @@ from enum import StrEnum
 class Level(StrEnum):
     FILE = "file"
     RECORD = "record"
+    REQUEST = "request"  # an admin's or partner's request to the API refused as a whole; nothing changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,37 @@ _CATALOGUE: tuple[Reason, ...] = (
         Level.RECORD,
         "That real-time capture was already reported; it is never counted twice.",
         "该实时扣减已报告过，不会重复计算。",
+    ),
+    # --- request level: an evidence-gated action on a member's points (RL9) is refused; nothing changes
+    Reason(
+        "RL9_NO_CASE",
+        Level.REQUEST,
+        "RL9: freezing or deducting a member's points needs a monitoring case; the case named does not exist.",
+        "RL9：冻结或扣减会员积分须有案件，所指案件不存在。",
+    ),
+    Reason(
+        "RL9_CASE_CLOSED",
+        Level.REQUEST,
+        "RL9: the case is closed; an action needs an open case.",
+        "RL9：案件已结案，处置须基于未结案件。",
+    ),
+    Reason(
+        "RL9_NO_EVIDENCE",
+        Level.REQUEST,
+        "RL9: the case holds no evidence about this member of this issuer.",
+        "RL9：案件中无涉及该会员的证据。",
+    ),
+    Reason(
+        "RL9_SAME_ADMIN",
+        Level.REQUEST,
+        "RL9: the admin who asked for the action cannot approve it; a second admin must.",
+        "RL9：申请人不得自行批准，须由另一名管理员批准。",
+    ),
+    Reason(
+        "RL9_POINTS_INVALID",
+        Level.REQUEST,
+        "RL9: an action freezes or deducts a whole number of points above 0.",
+        "RL9：冻结或扣减的积分须为正整数。",
     ),
     Reason("REV_ORIGINAL_MISSING", Level.RECORD, "A REVERSAL must name its original record.", "冲正记录须指明原记录。"),
     Reason(

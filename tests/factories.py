@@ -301,3 +301,48 @@ def submit_bytes(hub: Hub, partner_id: str, content: bytes, signature: bytes) ->
 def submit(hub: Hub, alliance: Alliance, partner_id: str, file_id: str, rows: list[dict[str, Any]]) -> FileOutcome:
     content = file_bytes(partner_id, file_id, rows)
     return submit_bytes(hub, partner_id, content, alliance.keys[partner_id].sign(content))
+
+
+def case_with_evidence(
+    hub: Hub,
+    *,
+    issuer: str | None = CVS,
+    member: str | None = "m1",
+    described: int = 1,
+    record_ids: tuple[int, ...] = (),
+    status: str = "OPEN",
+    key: str | None = None,
+) -> int:
+    """A monitoring case written straight to its tables (RL9's ground), naming ``issuer``/``member`` (None:
+    naming nobody), with ``described`` described facts and evidence naming ``record_ids``; its id."""
+    from clearinghouse.db import unit_of_work
+    from clearinghouse.tables_monitoring import CaseEvidenceRow, CaseRow
+
+    with unit_of_work(hub.engine) as uow:
+        case = CaseRow(
+            rule="MANUAL",
+            status=status,
+            issuer_id=issuer,
+            member_token=member,
+            summary="test case",
+            dedupe_key=key or f"test:{issuer}:{member}:{described}:{record_ids}:{status}",
+            opened_by="admin:alice",
+            opened_at=hub.now(),
+            closed_by="admin:alice" if status == "CLOSED" else None,
+            closed_at=hub.now() if status == "CLOSED" else None,
+        )
+        uow.session.add(case)
+        uow.session.flush()
+        assert case.id is not None
+        for number in range(described):
+            uow.session.add(
+                CaseEvidenceRow(
+                    case_id=case.id, description=f"fact {number + 1}", added_by="admin:alice", added_at=hub.now()
+                )
+            )
+        for record_id in record_ids:
+            uow.session.add(
+                CaseEvidenceRow(case_id=case.id, record_id=record_id, added_by="monitor", added_at=hub.now())
+            )
+        uow.commit()
+        return case.id

@@ -19,6 +19,7 @@ from clearinghouse.api import (  # noqa: E402, F401
     contracts,
     files,
     mall,
+    member_actions,
     oversight,
     partners,
     periods,

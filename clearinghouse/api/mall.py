@@ -60,6 +60,7 @@ def member_points(partner_id: str, member_token: str) -> dict[str, Any]:
         "issuer_id": points.issuer_id,
         "member_token": points.member_token,
         "balance": points.balance,
+        "frozen": points.frozen,
         "history": [
             {
                 "posted_at": c.posted_at.isoformat(),
@@ -69,6 +70,8 @@ def member_points(partner_id: str, member_token: str) -> dict[str, Any]:
                 "reason": c.reason,
                 "record": c.record,
                 "reported_by": c.reported_by,
+                "case_id": c.case_id,
+                "action_id": c.action_id,
             }
             for c in points.history
         ],

@@ -15,8 +15,9 @@ from sqlalchemy import Engine, Select, or_, select, text
 from clearinghouse.db import unit_of_work
 from clearinghouse.errors import NotFound
 from clearinghouse.posting import FILES, RECORDS, TRANSFERS
-from clearinghouse.tables import AuthorizationRow
+from clearinghouse.tables import AuthorizationRow, LedgerEventRow
 from settlement import ledger
+from settlement.member_actions import EventKind, action_id_of
 
 
 @dataclass(frozen=True)
@@ -26,25 +27,35 @@ class BalanceChange:
     points: int  # + credited to the member, − taken from the member
     kind: str
     reason: str
-    record: str  # <file id>#<seq> of the reporting partner
-    reported_by: str
+    record: str  # <file id>#<seq> of the reporting partner; action:<id> for an evidence-gated action
+    reported_by: str  # the reporting partner; "hub" for an evidence-gated action (RL9)
+    case_id: int | None = None  # the monitoring case behind a freeze, deduction or their lifting
+    action_id: int | None = None
 
 
 @dataclass(frozen=True)
 class MemberPoints:
     issuer_id: str
     member_token: str
-    balance: int
+    balance: int  # spendable
     history: tuple[BalanceChange, ...]
+    frozen: int = 0  # frozen by evidence-gated actions (RL9): still the member's, not spendable until lifted
 
 
 AUTHORIZATIONS = AuthorizationRow.__table__  # type: ignore[attr-defined]
+EVENTS = LedgerEventRow.__table__  # type: ignore[attr-defined]
+_ACTION_REASONS = {
+    EventKind.FREEZE: "frozen under case {case}",
+    EventKind.DEDUCT: "deducted under case {case}",
+    EventKind.UNFREEZE: "freeze lifted (case {case})",
+    EventKind.RESTORE: "deduction lifted, points restored (case {case})",
+}
 
 
 def _history_query(account: str) -> Select[Any]:
     """Every transfer on the member's account with what caused it: a record (from a file or real time) or a
-    real-time hold and its release."""
-    t, r, f, a = TRANSFERS, RECORDS, FILES, AUTHORIZATIONS
+    real-time hold and its release, or a ledger event (an evidence-gated action and its lifting)."""
+    t, r, f, a, e = TRANSFERS, RECORDS, FILES, AUTHORIZATIONS, EVENTS
     return (
         select(
             t.c.posted_at,
@@ -64,10 +75,16 @@ def _history_query(account: str) -> Select[Any]:
             a.c.fulfiller_id.label("hold_fulfiller"),
             a.c.offer_ref.label("hold_offer"),
             a.c.business_time.label("hold_time"),
+            e.c.kind.label("event_kind"),
+            e.c.reference.label("event_reference"),
+            e.c.case_id.label("event_case"),
+            e.c.reason.label("event_reason"),
+            e.c.created_at.label("event_time"),
         )
         .outerjoin(r, r.c.id == t.c.record_id)
         .outerjoin(f, f.c.id == r.c.file_pk)
         .outerjoin(a, a.c.id == t.c.authorization_id)
+        .outerjoin(e, e.c.id == t.c.event_id)
         .where(or_(t.c.debit_account == account, t.c.credit_account == account))
         .order_by(t.c.id)
     )
@@ -81,8 +98,27 @@ def _reason(kind: str, receipt: str, fulfiller: str, offer: str, original: str, 
     return f"{'refund took back' if taken else 'refund gave back'} points of {original}"
 
 
+def _action_change(row: Any, points: int) -> BalanceChange:
+    """A freeze, deduction or lifting (RL9), named by its action and case."""
+    action_id = action_id_of(row.event_reference)
+    reason = _ACTION_REASONS[EventKind(row.event_kind)].format(case=row.event_case)
+    return BalanceChange(
+        posted_at=row.posted_at,
+        business_time=row.event_time,
+        points=points,
+        kind=row.event_kind,
+        reason=f"{reason}: {row.event_reason}",
+        record=f"action:{action_id}",
+        reported_by="hub",
+        case_id=row.event_case,
+        action_id=action_id,
+    )
+
+
 def _change(row: Any) -> BalanceChange:
     points = -int(row.amount) if row.taken else int(row.amount)
+    if row.event_kind in _ACTION_REASONS:
+        return _action_change(row, points)
     if row.kind is None:  # a real-time hold (leg 0) or its release (leg 1)
         held = row.leg == 0
         return BalanceChange(
@@ -118,5 +154,9 @@ def member_points(*, engine: Engine, issuer_id: str, member_token: str) -> Membe
         if totals is None:
             raise NotFound(f"no points of {issuer_id!r} for that member", code="MEMBER_NOT_FOUND")
         rows = uow.connection.execute(_history_query(account)).all()
+        frozen = uow.connection.execute(
+            text("SELECT credits - debits FROM account WHERE code = :account"),
+            {"account": ledger.frozen_account(issuer_id, member_token).code},
+        ).scalar()
     history = tuple(_change(row) for row in rows)
-    return MemberPoints(issuer_id, member_token, int(totals[0]), history)
+    return MemberPoints(issuer_id, member_token, int(totals[0]), history, int(frozen or 0))

@@ -25,7 +25,7 @@ from clearinghouse.services.authorizations import AuthorizationRequest, authoriz
 from clearinghouse.services.files import FileRejected, submit_settlement_file
 from settlement.fileformat import format_time
 from settlement.reasons import REASONS, Level
-from tests.factories import CINEMA, CVS, EYEWEAR, RIDE, Alliance, at, earn, redeem, reversal, submit
+from tests.factories import CINEMA, CVS, EYEWEAR, RIDE, Alliance, at, case_with_evidence, earn, redeem, reversal, submit
 
 Row = dict[str, Any]
 
@@ -380,10 +380,60 @@ def test_file_level_code_refuses_the_whole_file_with_a_signed_acknowledgement(hu
         assert before[:3] == (0, 0, 0)
 
 
+# ------------------------------------------------------------------ request-level cases
+def _rl9_request(hub: Hub, case_id: int, *, points: int = 10, who: str = "admin:alice") -> Any:
+    from clearinghouse.services.member_actions import request_action
+
+    return request_action(
+        engine=hub.engine,
+        now=hub.now(),
+        actor=who,
+        kind="FREEZE",
+        issuer_id=CVS,
+        member_token="m1",
+        points=points,
+        case_id=case_id,
+        reason="evidence",
+    )
+
+
+def _rl9_same_admin(hub: Hub) -> None:
+    from clearinghouse.services.member_actions import approve_action
+
+    action = _rl9_request(hub, case_with_evidence(hub))
+    approve_action(engine=hub.engine, now=hub.now(), actor="admin:alice", action_id=action.action_id)
+
+
+# the smallest evidence-gated request (RL9) tripping each code; the member holds 100 cvs points
+REQUEST_CASES: dict[str, Callable[[Hub], object]] = {
+    "RL9_NO_CASE": lambda hub: _rl9_request(hub, 999),
+    "RL9_CASE_CLOSED": lambda hub: _rl9_request(hub, case_with_evidence(hub, status="CLOSED")),
+    "RL9_NO_EVIDENCE": lambda hub: _rl9_request(hub, case_with_evidence(hub, described=0)),
+    "RL9_POINTS_INVALID": lambda hub: _rl9_request(hub, case_with_evidence(hub), points=0),
+    "RL9_SAME_ADMIN": _rl9_same_admin,
+}
+
+
+@pytest.mark.parametrize("code", list(REQUEST_CASES))
+def test_request_level_code_refuses_the_request_and_changes_nothing(hub, code):
+    from clearinghouse.errors import ClearinghouseError
+
+    alliance = Alliance.standard(hub)
+    assert submit(hub, alliance, CVS, "P1", [earn("m1", 100)]).refused == 0
+    before = accounts(hub)
+    with pytest.raises(ClearinghouseError) as caught:
+        REQUEST_CASES[code](hub)
+    assert caught.value.code == code
+    assert (accounts(hub), count(hub, "ledger_event")) == (before, 0)
+    assert count(hub, "member_action") == (1 if code == "RL9_SAME_ADMIN" else 0)  # only what an approval needs
+
+
 # ------------------------------------------------------------------ every code has a case
 def test_every_reason_code_of_the_catalogue_has_a_case_here():
     record_codes = {case.code for case in RECORD_CASES.values()}
     file_codes = {code for code, _ in FILE_CASES.values()}
-    assert record_codes | file_codes == set(REASONS)
+    request_codes = set(REQUEST_CASES)
+    assert record_codes | file_codes | request_codes == set(REASONS)
+    assert all(REASONS[code].level is Level.REQUEST for code in request_codes)
     assert all(REASONS[code].level is Level.RECORD for code in record_codes)
     assert all(REASONS[code].level is Level.FILE for code in file_codes)

@@ -320,6 +320,7 @@ def test_each_operation_asks_for_a_token_exactly_as_documented(checked_client: S
         "name": f"{CVS}.csv",
         "member_token": "m1",
         "reference": "A1",
+        "action_id": "1",
     }
     for method, path in sorted(spec_operations()):
         response = checked_client.open(API + path.format(**sample), method=method)
@@ -569,6 +570,10 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert trail and trail[0]["action"] == "partner.register"
     assert api.get("/audit-log/verify").get_json()["ok"] is True
     assert_error(api.get("/audit-log", who=CVS), 403, "ADMIN_ONLY")
+    # --- evidence-gated actions (RL9)
+    from tests.web.test_member_actions_api import drive_member_actions
+
+    drive_member_actions(client, hub)
 
     # every documented operation answered with success at least once, and every error status was seen
     succeeded = {(method, path) for method, path, status in client.checker.seen if 200 <= status < 300}
