@@ -241,7 +241,8 @@ def structuring(records: Iterable[ClearedRecord], limits: Thresholds, zone: Zone
             *window,
             _ids(group),
             f"member {member} of {issuer}: {len(group)} records in a day just under a threshold "
-            f"({limits.structuring_points} points / {limits.structuring_fen} fen, band {limits.structuring_band_percent} %)",
+            f"({limits.structuring_points} points / {limits.structuring_fen} fen, "
+            f"band {limits.structuring_band_percent} %)",
             issuer_id=issuer,
             member_token=member,
         )
