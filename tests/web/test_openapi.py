@@ -320,6 +320,7 @@ def test_each_operation_asks_for_a_token_exactly_as_documented(checked_client: S
         "name": f"{CVS}.csv",
         "member_token": "m1",
         "reference": "A1",
+        "case_id": "1",
     }
     for method, path in sorted(spec_operations()):
         response = checked_client.open(API + path.format(**sample), method=method)
@@ -562,6 +563,15 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert api.post("/authorizations/TILL-3/void", who=CINEMA).get_json()["status"] == "VOIDED"
     assert_error(api.get("/authorizations/NONE", who=CINEMA), 404, "AUTH_NOT_FOUND")
     assert_error(api.post("/authorizations", json=hold), 403, "PARTNER_ONLY")
+
+    # monitoring cases (RL8)
+    assert api.post(f"/partners/{CVS}/owner", json={"beneficial_owner": "91310000MA1"}).status_code == 200
+    case = api.post("/cases", json={"summary": "tip-off", "facts": ["a call"]})
+    assert case.status_code == 201
+    case_path = f"/cases/{case.get_json()['case_id']}"
+    assert api.get("/cases").status_code == 200 and api.get(case_path).status_code == 200
+    assert api.post(case_path + "/evidence", json={"facts": ["a letter"]}).status_code == 200
+    assert api.post(case_path + "/close", json={"resolution": "no fraud"}).status_code == 200
 
     # every documented operation answered with success at least once, and every error status was seen
     succeeded = {(method, path) for method, path, status in client.checker.seen if 200 <= status < 300}
