@@ -162,3 +162,24 @@ def test_closed_cases_take_no_more_evidence_from_scans(hub: Hub) -> None:
     monitoring.close_case(engine=hub.engine, now=hub.now(), actor="admin:alice", case_id=case.id, resolution="known")
     structuring_file(hub, alliance, "F2", [9_100])
     assert scan(hub).evidence_added == 0
+
+
+def test_the_demo_scenario_opens_a_structuring_case(hub: Hub) -> None:
+    import io
+
+    from clearinghouse.demo.monitoring_scenario import STRUCTURING_MEMBER, structuring_file
+    from settlement.fileformat import write_file
+    from tests.factories import submit_bytes
+
+    alliance = Alliance.standard(hub)
+    scenario = structuring_file(at(5), hub.config.zone)
+    records = [replace(r, issuer_id=CVS) for r in scenario.records]  # the test alliance's cvs, not the demo's
+    out = io.BytesIO()
+    write_file(
+        out, partner_id=CVS, file_id=scenario.file_id, created_at=datetime(2026, 12, 1, tzinfo=UTC), records=records
+    )
+    submit_bytes(hub, CVS, out.getvalue(), alliance.keys[CVS].sign(out.getvalue()))
+    limits = hub.config.monitor_thresholds
+    assert scan(hub, limits).cases_opened == 1
+    (case,) = monitoring.list_cases(engine=hub.engine)
+    assert (case.rule, case.member_token) == ("RL8_STRUCTURING", STRUCTURING_MEMBER)
