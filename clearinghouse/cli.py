@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
 
 import click
@@ -264,6 +264,54 @@ def close_period_command(obj: Context, period: str | None, due: bool) -> None:
         )
     if not results:
         click.echo("nothing due")
+
+
+@main.command()
+@click.option("--since", default=None, help="Business time from (RFC 3339, or YYYY-MM-DD in the hub's zone).")
+@click.option("--until", default=None, help="Business time until, exclusive (default: now).")
+@click.pass_obj
+def monitor(obj: Context, since: str | None, until: str | None) -> None:
+    """Run the RL8 monitoring rules now and print one summary line. Without --since: what the scheduled scan
+    would take (everything accepted since the last scheduled scan, and the recent lookback)."""
+    from datetime import timedelta
+
+    from clearinghouse.services.monitoring import scan, scheduled_scan
+
+    hub = open_hub(obj.config())
+    config = hub.config
+    if since is None:
+        result = scheduled_scan(
+            engine=hub.engine,
+            now=hub.now(),
+            limits=config.monitor_thresholds,
+            zone=config.zone,
+            lookback=timedelta(hours=config.monitor_lookback_hours),
+        )
+    else:
+        result = scan(
+            engine=hub.engine,
+            now=hub.now(),
+            limits=config.monitor_thresholds,
+            zone=config.zone,
+            since=_moment(since, config),
+            until=_moment(until, config) if until else hub.now(),
+        )
+    click.echo(result.line())
+
+
+def _moment(value: str, config: Config) -> datetime:
+    """RFC 3339 with an offset, or a date meaning its local midnight in the hub's zone."""
+    from clearinghouse.errors import InvalidRequest
+
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), tzinfo=config.zone)
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{value!r} is not a date or an RFC 3339 time", code="MONITOR_RANGE_INVALID") from exc
+    if moment.tzinfo is None:
+        raise InvalidRequest(f"{value!r} needs an offset", code="MONITOR_RANGE_INVALID")
+    return moment
 
 
 @main.command()

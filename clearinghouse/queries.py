@@ -28,6 +28,7 @@ def partner_from_row(row: PartnerRow) -> Partner:
         category=row.category,
         operates_online_platform=row.operates_online_platform,
         licence=licence,
+        beneficial_owner=row.beneficial_owner,
     )
 
 

@@ -23,6 +23,7 @@ from clearinghouse.services.periods import close_due_periods
 
 CLOSE_JOB_ID = "close-due-periods"
 EXPIRY_JOB_ID = "expire-holds"
+MONITOR_JOB_ID = "monitor-scan"
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +52,29 @@ def run_hold_expiry(database_url: str, timezone: str, hub_key_path: str) -> int:
         hub.engine.dispose()
 
 
+def run_monitor_scan(database_url: str, timezone: str, hub_key_path: str) -> str:
+    """The job: scan what was accepted since the last scan with the RL8 rules (thresholds from the
+    environment, ``CLEARINGHOUSE_MONITOR_*``), opening a case per new hit."""
+    from datetime import timedelta
+
+    from clearinghouse.services.monitoring import scheduled_scan
+
+    config = load_config({"database_url": database_url, "timezone": timezone, "hub_key_path": hub_key_path})
+    hub = open_hub(config)
+    try:
+        result = scheduled_scan(
+            engine=hub.engine,
+            now=utc_now(),
+            limits=config.monitor_thresholds,
+            zone=config.zone,
+            lookback=timedelta(hours=config.monitor_lookback_hours),
+        )
+    finally:
+        hub.engine.dispose()
+    log.info("%s", result.line())
+    return result.line()
+
+
 def configure(scheduler: BaseScheduler, config: Config) -> BaseScheduler:
     scheduler.configure(
         jobstores={"default": SQLAlchemyJobStore(url=_jobstore_url(config), tablename="apscheduler_jobs")},
@@ -66,7 +90,8 @@ def _jobstore_url(config: Config) -> str:
 
 
 def ensure_close_job(scheduler: BaseScheduler, config: Config) -> None:
-    """Add the jobs the store does not hold yet (the monthly close; the minutely expiry of real-time holds):
+    """Add the jobs the store does not hold yet (the monthly close; the minutely expiry of real-time holds; the
+    monitoring scan, every ``monitor_interval_minutes``):
     re-adding the close would reset its next fire time and forget a run missed while the hub was down."""
     if scheduler.get_job(EXPIRY_JOB_ID) is None:
         scheduler.add_job(
@@ -74,6 +99,14 @@ def ensure_close_job(scheduler: BaseScheduler, config: Config) -> None:
             trigger=IntervalTrigger(seconds=60),
             id=EXPIRY_JOB_ID,
             name="expire real-time holds",
+            kwargs=_job_arguments(config),
+        )
+    if scheduler.get_job(MONITOR_JOB_ID) is None:
+        scheduler.add_job(
+            run_monitor_scan,
+            trigger=IntervalTrigger(minutes=max(config.monitor_interval_minutes, 1)),
+            id=MONITOR_JOB_ID,
+            name="monitoring scan (RL8)",
             kwargs=_job_arguments(config),
         )
     if scheduler.get_job(CLOSE_JOB_ID) is not None:

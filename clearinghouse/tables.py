@@ -67,6 +67,8 @@ class PartnerRow(SQLModel, table=True):
     operates_online_platform: bool = False
     licence_number: str | None = Field(default=None, sa_column=Column(String(64)))
     licence_expires_on: date | None = None
+    # the registered controlling owner (an opaque registry id); RL8 self-dealing compares issuer and fulfiller
+    beneficial_owner: str | None = Field(default=None, sa_column=Column(String(64), nullable=True, index=True))
     created_at: datetime = Field(sa_column=utc_column())
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from clearinghouse.tables import BigId, utc_column
+from clearinghouse.tables import BigId, ClearingRecordRow, utc_column
 
-APPEND_ONLY: tuple[str, ...] = ("case_evidence",)
+APPEND_ONLY: tuple[str, ...] = ("case_evidence", "monitoring_scan")
 """Tables of this area the database makes append-only (triggers in ``clearinghouse.db``)."""
 
 
@@ -59,3 +59,40 @@ class CaseEvidenceRow(SQLModel, table=True):
     description: str = Field(default="", sa_column=Column(Text(), nullable=False))
     added_by: str = Field(max_length=80)
     added_at: datetime = Field(sa_column=utc_column())
+
+
+_SCHEDULED_STRETCH = "trigger = 'scheduler' AND up_to_record_id > after_record_id"
+
+
+class MonitoringScanRow(SQLModel, table=True):
+    """One completed scan. A scheduled scan covers the accepted records with ``after_record_id < id <=
+    up_to_record_id`` (and re-reads ``lookback`` of recent business time); the next one starts where the
+    last ended, and ``after_record_id`` is unique among scheduled scans that took new records, so two runs
+    cannot both take the same stretch. An on-demand scan (``trigger = 'cli'``) records its business-time range."""
+
+    __tablename__ = "monitoring_scan"
+    __table_args__ = (
+        Index(
+            "uq_monitoring_scan_start",
+            "after_record_id",
+            unique=True,
+            sqlite_where=text(_SCHEDULED_STRETCH),
+            postgresql_where=text(_SCHEDULED_STRETCH),
+        ),
+        CheckConstraint("up_to_record_id >= after_record_id", name="ck_monitoring_scan_range"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    trigger: str = Field(max_length=16)  # scheduler, cli
+    after_record_id: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    up_to_record_id: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    since: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    records: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    hits: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    cases_opened: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    scanned_at: datetime = Field(sa_column=utc_column())
+
+
+# Scans read accepted records by business time; the index lives here so the shared table module stays as it is.
+Index("ix_clearing_record_business_time", ClearingRecordRow.__table__.c.business_time)  # type: ignore[attr-defined]

@@ -6,7 +6,9 @@ Invariants of every :class:`Partner` (checked on construction, so rows read back
 * ``name`` is NFC-normalised, stripped, 1..100 characters, free of control and line-break characters;
 * ``category`` obeys the same text rules with 1..40 characters;
 * ``roles`` is a non-empty frozenset of :class:`Role`;
-* ``licence``, when present, has a non-blank number and a plain :class:`~datetime.date` expiry.
+* ``licence``, when present, has a non-blank number and a plain :class:`~datetime.date` expiry;
+* ``beneficial_owner``, when present, is an opaque registry id of the controlling owner (e.g. a unified
+  social credit code): 1..64 of ASCII letters, digits and ``.:_-``, upper-cased (RL8 self-dealing compares them).
 
 :func:`new_partner` is the forgiving constructor for outside input: it normalises (NFC, strip, role
 strings to :class:`Role`) before those checks. Every violation is an :class:`InvalidPartner`.
@@ -23,13 +25,14 @@ from enum import StrEnum
 
 from partners.errors import InvalidPartner
 
-__all__ = ["RESERVED_PARTNER_IDS", "Licence", "Partner", "Role", "new_partner"]
+__all__ = ["RESERVED_PARTNER_IDS", "Licence", "Partner", "Role", "clean_owner", "new_partner"]
 
 RESERVED_PARTNER_IDS = frozenset({"hub", "admin"})  # the hub itself and the admin principal
 _PARTNER_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,39}")
 _NAME_MAX = 100
 _CATEGORY_MAX = 40
 _LICENCE_NUMBER_MAX = 64
+_OWNER_ID = re.compile(r"[0-9A-Z][0-9A-Z.:_-]{0,63}")
 # Bidirectional embeddings, overrides and isolates can make a name display as something it is not.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -68,6 +71,7 @@ class Partner:
     category: str
     operates_online_platform: bool = False
     licence: Licence | None = None
+    beneficial_owner: str | None = None
 
     def __post_init__(self) -> None:
         _check_partner_id(self.partner_id)
@@ -78,6 +82,8 @@ class Partner:
             raise InvalidPartner("operates_online_platform must be True or False.")
         if self.licence is not None and not isinstance(self.licence, Licence):
             raise InvalidPartner("A partner's licence must be a Licence or None.")
+        if self.beneficial_owner is not None and clean_owner(self.beneficial_owner) != self.beneficial_owner:
+            raise InvalidPartner("The beneficial owner must be upper-cased and stripped; new_partner does both.")
 
     def has_role(self, role: Role) -> bool:
         """Whether the partner holds ``role``."""
@@ -106,6 +112,7 @@ def new_partner(
     operates_online_platform: bool = False,
     licence_number: str | None = None,
     licence_expires_on: date | None = None,
+    beneficial_owner: str | None = None,
 ) -> Partner:
     """Validate and normalise outside input into a :class:`Partner`; any violation is :class:`InvalidPartner`.
 
@@ -118,7 +125,22 @@ def new_partner(
         category=_clean_text(category, "category", _CATEGORY_MAX),
         operates_online_platform=operates_online_platform,
         licence=_licence_from(licence_number, licence_expires_on),
+        beneficial_owner=None if beneficial_owner is None else clean_owner(beneficial_owner),
     )
+
+
+def clean_owner(value: object) -> str:
+    """A beneficial owner's registry id, stripped and upper-cased (``91310000x`` and ``91310000X`` are one
+    owner); anything else than 1..64 of ASCII letters, digits and ``.:_-`` is :class:`InvalidPartner`."""
+    if not isinstance(value, str):
+        raise InvalidPartner("The beneficial owner must be text.")
+    owner = value.strip().upper()
+    if not _OWNER_ID.fullmatch(owner):
+        raise InvalidPartner(
+            "The beneficial owner must be a registry id (e.g. a unified social credit code): 1 to 64 ASCII "
+            "letters, digits, '.', ':', '_' or '-'."
+        )
+    return owner
 
 
 def _check_partner_id(partner_id: object) -> str:

@@ -20,6 +20,7 @@ from clearinghouse.api.common import (
     require_self_or_admin,
     time_field,
 )
+from clearinghouse.errors import InvalidRequest
 from clearinghouse.services import partners as service
 from partners.model import Partner
 
@@ -33,6 +34,7 @@ def partner_json(partner: Partner) -> dict[str, Any]:
         "operates_online_platform": partner.operates_online_platform,
         "licence_number": partner.licence.number if partner.licence else None,
         "licence_expires_on": partner.licence.expires_on.isoformat() if partner.licence else None,
+        "beneficial_owner": partner.beneficial_owner,
     }
 
 
@@ -63,8 +65,27 @@ def register_partner() -> tuple[dict[str, Any], int]:
         licence_number=field(body, "licence_number", str, required=False),
         licence_expires_on=date_field(body, "licence_expires_on"),
         actor=actor(),
+        beneficial_owner=field(body, "beneficial_owner", str, required=False),
     )
     return partner_json(partner), 201
+
+
+@api.post("/partners/<partner_id>/owner")
+@admin_only
+@idempotent
+def set_partner_owner(partner_id: str) -> dict[str, Any]:
+    """Record (or clear, with null) the partner's registered beneficial owner (RL8 self-dealing)."""
+    body = json_body()
+    if "beneficial_owner" not in body:
+        raise InvalidRequest("beneficial_owner is required (null clears it)", code="REQUEST_FIELD_INVALID")
+    partner = service.set_beneficial_owner(
+        engine=hub().engine,
+        now=hub().now(),
+        actor=actor(),
+        partner_id=partner_id,
+        beneficial_owner=field(body, "beneficial_owner", str, required=False),
+    )
+    return partner_json(partner)
 
 
 @api.get("/partners")

@@ -18,7 +18,7 @@ from clearinghouse.errors import Conflict, InvalidRequest, NotFound, Unauthorize
 from clearinghouse.queries import partner_from_row
 from clearinghouse.tables import ApiCredentialRow, PartnerKeyRow, PartnerRow
 from partners.keys import load_public_key
-from partners.model import Partner, new_partner
+from partners.model import Partner, clean_owner, new_partner
 
 ADMIN = "admin"
 _HOLDER = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
@@ -42,6 +42,7 @@ def _row_for(partner: Partner, now: datetime) -> PartnerRow:
         operates_online_platform=partner.operates_online_platform,
         licence_number=partner.licence.number if partner.licence else None,
         licence_expires_on=partner.licence.expires_on if partner.licence else None,
+        beneficial_owner=partner.beneficial_owner,
         created_at=now,
     )
 
@@ -58,6 +59,7 @@ def register_partner(
     licence_number: str | None = None,
     licence_expires_on: date | None = None,
     actor: str = "cli",
+    beneficial_owner: str | None = None,
 ) -> Partner:
     """Register a partner. Registering the same partner again answers the same; other data under the same
     id is a conflict (partners are amended deliberately, not by a retried call)."""
@@ -69,6 +71,7 @@ def register_partner(
         operates_online_platform=operates_online_platform,
         licence_number=licence_number,
         licence_expires_on=licence_expires_on,
+        beneficial_owner=beneficial_owner,
     )
     with unit_of_work(engine) as uow:
         existing = uow.session.get(PartnerRow, partner.partner_id)
@@ -99,7 +102,37 @@ def partner_summary(partner: Partner) -> dict[str, object]:
         "operates_online_platform": partner.operates_online_platform,
         "licence_number": partner.licence.number if partner.licence else None,
         "licence_expires_on": partner.licence.expires_on.isoformat() if partner.licence else None,
+        "beneficial_owner": partner.beneficial_owner,
     }
+
+
+def set_beneficial_owner(
+    *, engine: Engine, now: datetime, actor: str, partner_id: str, beneficial_owner: str | None
+) -> Partner:
+    """Record (or, with None, clear) a partner's registered owner; audited with before and after. Setting the
+    value it already has changes nothing and appends nothing (a retry is harmless)."""
+    owner = None if beneficial_owner is None else clean_owner(beneficial_owner)
+    with unit_of_work(engine) as uow:
+        row = uow.session.get(PartnerRow, partner_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"no partner {partner_id!r}", code="PARTNER_NOT_FOUND")
+        before = row.beneficial_owner
+        if before != owner:
+            row.beneficial_owner = owner
+            uow.session.add(row)
+            uow.session.flush()
+            audit.append(
+                uow.connection,
+                actor=actor,
+                action="partner.owner",
+                subject=f"partner:{partner_id}",
+                before={"beneficial_owner": before},
+                after={"beneficial_owner": owner},
+                now=now,
+            )
+        partner = partner_from_row(row)
+        uow.commit()
+    return partner
 
 
 def _same_or_conflict(existing: Partner, wanted: Partner) -> Partner:

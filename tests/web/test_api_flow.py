@@ -322,6 +322,7 @@ def test_whole_main_job_over_the_api(client: FlaskClient, hub: Hub) -> None:
             "operates_online_platform": False,
             "licence_number": None,
             "licence_expires_on": None,
+            "beneficial_owner": None,
         }
     listed = api.get("/partners")
     assert listed.status_code == 200

@@ -321,6 +321,7 @@ def test_each_operation_asks_for_a_token_exactly_as_documented(checked_client: S
         "member_token": "m1",
         "reference": "A1",
         "action_id": "1",
+        "case_id": "1",
     }
     for method, path in sorted(spec_operations()):
         response = checked_client.open(API + path.format(**sample), method=method)
@@ -574,6 +575,14 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     from tests.web.test_member_actions_api import drive_member_actions
 
     drive_member_actions(client, hub)
+    # monitoring cases (RL8)
+    assert api.post(f"/partners/{CVS}/owner", json={"beneficial_owner": "91310000MA1"}).status_code == 200
+    case = api.post("/cases", json={"summary": "tip-off", "facts": ["a call"]})
+    assert case.status_code == 201
+    case_path = f"/cases/{case.get_json()['case_id']}"
+    assert api.get("/cases").status_code == 200 and api.get(case_path).status_code == 200
+    assert api.post(case_path + "/evidence", json={"facts": ["a letter"]}).status_code == 200
+    assert api.post(case_path + "/close", json={"resolution": "no fraud"}).status_code == 200
 
     # every documented operation answered with success at least once, and every error status was seen
     succeeded = {(method, path) for method, path, status in client.checker.seen if 200 <= status < 300}
