@@ -11,6 +11,7 @@ Accounts (the code says whose and what):
 * ``pts:<issuer>:m:<member token>``    a member's points of that issuer (credit-normal, never below 0)
 * ``pts:<issuer>:redeemed:<fulfiller>`` points burnt at a fulfiller
 * ``pts:<issuer>:held:<fulfiller>``    points held by a real-time authorization, until capture or release
+* ``pts:<issuer>:expired``             members' points that expired under the issuer's program (ledger events)
 * ``cny:<partner>:position``          receivable − payable of the partner in open periods (debit-normal)
 * ``cny:hub:settlement``              the alliance settlement account; zero after every close
 """
@@ -31,6 +32,7 @@ class AccountKind(StrEnum):
     ISSUED = "issued"
     MEMBER = "member"
     HELD = "held"
+    EXPIRED = "expired"
     REDEEMED = "redeemed"
     POSITION = "position"
     SETTLEMENT = "settlement"
@@ -65,6 +67,11 @@ def redeemed_account(issuer_id: str, fulfiller_id: str) -> Account:
 def held_account(issuer_id: str, fulfiller_id: str) -> Account:
     """Points a fulfiller's till holds for a real-time redemption, between authorization and capture."""
     return Account(f"pts:{issuer_id}:held:{fulfiller_id}", points_unit(issuer_id), AccountKind.HELD, fulfiller_id)
+
+
+def expired_account(issuer_id: str) -> Account:
+    """Where members' points go when they expire; the issuer no longer owes them."""
+    return Account(f"pts:{issuer_id}:expired", points_unit(issuer_id), AccountKind.EXPIRED, issuer_id)
 
 
 def position_account(partner_id: str) -> Account:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, Select, or_, select, text
 from clearinghouse.db import unit_of_work
 from clearinghouse.errors import NotFound
 from clearinghouse.posting import FILES, RECORDS, TRANSFERS
-from clearinghouse.tables import AuthorizationRow
+from clearinghouse.tables import AuthorizationRow, LedgerEventRow
 from settlement import ledger
 
 
@@ -39,12 +39,13 @@ class MemberPoints:
 
 
 AUTHORIZATIONS = AuthorizationRow.__table__  # type: ignore[attr-defined]
+EVENTS = LedgerEventRow.__table__  # type: ignore[attr-defined]
 
 
 def _history_query(account: str) -> Select[Any]:
     """Every transfer on the member's account with what caused it: a record (from a file or real time) or a
-    real-time hold and its release."""
-    t, r, f, a = TRANSFERS, RECORDS, FILES, AUTHORIZATIONS
+    real-time hold and its release, or a ledger event (an expiry...)."""
+    t, r, f, a, e = TRANSFERS, RECORDS, FILES, AUTHORIZATIONS, EVENTS
     return (
         select(
             t.c.posted_at,
@@ -64,10 +65,14 @@ def _history_query(account: str) -> Select[Any]:
             a.c.fulfiller_id.label("hold_fulfiller"),
             a.c.offer_ref.label("hold_offer"),
             a.c.business_time.label("hold_time"),
+            e.c.kind.label("event_kind"),
+            e.c.reference.label("event_reference"),
+            e.c.reason.label("event_reason"),
         )
         .outerjoin(r, r.c.id == t.c.record_id)
         .outerjoin(f, f.c.id == r.c.file_pk)
         .outerjoin(a, a.c.id == t.c.authorization_id)
+        .outerjoin(e, e.c.id == t.c.event_id)
         .where(or_(t.c.debit_account == account, t.c.credit_account == account))
         .order_by(t.c.id)
     )
@@ -83,6 +88,16 @@ def _reason(kind: str, receipt: str, fulfiller: str, offer: str, original: str, 
 
 def _change(row: Any) -> BalanceChange:
     points = -int(row.amount) if row.taken else int(row.amount)
+    if row.event_kind is not None:  # a movement no record carries: an expiry, ...; its reason says why
+        return BalanceChange(
+            posted_at=row.posted_at,
+            business_time=None,
+            points=points,
+            kind=row.event_kind,
+            reason=row.event_reason,
+            record=row.event_reference,
+            reported_by="hub",
+        )
     if row.kind is None:  # a real-time hold (leg 0) or its release (leg 1)
         held = row.leg == 0
         return BalanceChange(
