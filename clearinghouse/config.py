@@ -26,6 +26,9 @@ class Config:
     scheduler_close_minute: int = 5
     sqlite_busy_timeout_ms: int = 15000
     hold_seconds: int = 900  # how long a real-time authorization holds points before it expires
+    expiry_notice_days: int = 30  # how far ahead members are told of points that will expire
+    expiry_hour: int = 0  # the daily points expiry runs at this local time (hub zone)
+    expiry_minute: int = 15
 
     @property
     def zone(self) -> ZoneInfo:

@@ -163,3 +163,53 @@ def test_a_partner_reads_only_its_own_notices_and_pages_by_id(hub):
     with pytest.raises(Exception) as forbidden:
         list_notices(engine=hub.engine, caller=CINEMA, issuer_id=CVS)
     assert getattr(forbidden.value, "code", None) == "NOT_YOUR_DATA"
+
+
+# ------------------------------------------------------------------ the daily job and the command (real clock)
+MARCH = datetime(2026, 3, 2, 12, tzinfo=SHANGHAI)  # 2 March 2026: with two months, expires 2 May 2026
+
+
+def test_the_daily_job_runs_in_the_hub_zone_and_expires_what_is_due(hub):
+    from datetime import time
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from clearinghouse.scheduler import POINTS_EXPIRY_JOB_ID, run_points_expiry, start
+
+    alliance = expiring_alliance(hub)
+    post(hub, alliance, CVS, "E1", [earn("m1", 100, when=MARCH)], on=local(2026, 3, 3))
+    scheduler = start(BackgroundScheduler(), hub.config)
+    try:
+        job = scheduler.get_job(POINTS_EXPIRY_JOB_ID)
+        assert str(job.trigger.timezone) == "Asia/Shanghai"
+        assert job.next_run_time.astimezone(SHANGHAI).time() == time(0, 15)
+        assert job.kwargs["notice_days"] == "30"
+    finally:
+        scheduler.shutdown()
+    config = hub.config
+    assert run_points_expiry(config.database_url, config.timezone, config.hub_key_path, "30") == 100
+    assert run_points_expiry(config.database_url, config.timezone, config.hub_key_path, "30") == 0
+
+
+def test_the_command_expires_as_of_a_local_day_and_refuses_the_future_in_one_line(hub, monkeypatch):
+    from click.testing import CliRunner
+
+    from clearinghouse.cli import main
+
+    alliance = expiring_alliance(hub)
+    post(hub, alliance, CVS, "E1", [earn("m1", 100, when=MARCH)], on=local(2026, 3, 3))
+    monkeypatch.setenv("CLEARINGHOUSE_HUB_KEY_PATH", hub.config.hub_key_path)
+    runner = CliRunner()
+    command = ["--db", hub.config.database_url, "expire-points", "--as-of"]
+    before = runner.invoke(main, [*command, "2026-05-01"])
+    assert before.exit_code == 0, before.output
+    assert "0 points expired for 0 members; 1 notices written" in before.output
+    due = runner.invoke(main, [*command, "2026-05-02"])
+    assert "100 points expired for 1 members; 0 notices written" in due.output
+    future = runner.invoke(main, [*command, "2999-01-01"])
+    assert future.exit_code == 1 and "EXPIRY_AS_OF_FUTURE" in future.output and "Traceback" not in future.output
+    malformed = runner.invoke(main, [*command, "2026-02-30"])
+    assert malformed.exit_code == 1 and "REQUEST_FIELD_INVALID" in malformed.output
+    with hub.engine.connect() as connection:
+        actors = connection.execute(text("SELECT actor FROM audit_log WHERE action = 'expiry.run'")).scalars().all()
+    assert actors == ["cli", "cli"]

@@ -563,6 +563,8 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert_error(api.get("/authorizations/NONE", who=CINEMA), 404, "AUTH_NOT_FOUND")
     assert_error(api.post("/authorizations", json=hold), 403, "PARTNER_ONLY")
 
+    assert api.get("/expiry-notices", who=CVS).get_json() == {"notices": [], "next_after_id": None}
+
     # every documented operation answered with success at least once, and every error status was seen
     succeeded = {(method, path) for method, path, status in client.checker.seen if 200 <= status < 300}
     assert spec_operations() - succeeded == set(), "operations the flow never drove to success"
