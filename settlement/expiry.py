@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 _MONTHS = re.compile(r"months:([1-9][0-9]{0,2})")
@@ -59,11 +60,17 @@ def lot_expiry(
     *, lot_time: datetime, posted_at: datetime, policy: str, zone: ZoneInfo, notice_days: int
 ) -> datetime | None:
     """When a lot dated ``lot_time`` and posted at ``posted_at`` expires under ``policy``; None: never."""
+    return day_expiry(lot_time.astimezone(zone).date(), posted_at.astimezone(zone).date(), policy, zone, notice_days)
+
+
+@lru_cache(maxsize=65536)
+def day_expiry(lot_day: date, posted_day: date, policy: str, zone: ZoneInfo, notice_days: int) -> datetime | None:
+    """:func:`lot_expiry` from local days (lots of one day share it: remembered)."""
     months = policy_months(policy)
     if months is None:
         return None
-    by_policy = start_of_day(add_months(lot_time.astimezone(zone).date(), months), zone)
-    announced = start_of_day(posted_at.astimezone(zone).date() + timedelta(days=notice_days + 1), zone)
+    by_policy = start_of_day(add_months(lot_day, months), zone)
+    announced = start_of_day(posted_day + timedelta(days=notice_days + 1), zone)
     return max(by_policy, announced)
 
 

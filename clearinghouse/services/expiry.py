@@ -11,23 +11,23 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, or_, select, text
+from sqlalchemy import Connection, Engine, select, text
 
 from clearinghouse import audit
 from clearinghouse.db import allocate_ids, unit_of_work
 from clearinghouse.errors import Forbidden, InvalidRequest
 from clearinghouse.locks import lock_clearing
-from clearinghouse.posting import RECORDS, TRANSFERS, Source, bulk_insert, db_time, post_transfers
+from clearinghouse.posting import Source, bulk_insert, db_time, post_transfers
 from clearinghouse.queries import active_contracts
 from clearinghouse.tables_expiry import ExpiryNoticeRow
 from settlement import ledger
 from settlement.clearing import ActiveContract, governing_program
-from settlement.expiry import Expiring, Inflow, Lot, Movement, Outflow, due, lot_expiry, lots_left, upcoming
+from settlement.expiry import Expiring, Inflow, Lot, Movement, Outflow, day_expiry, due, lots_left, upcoming
 
 EXPIRY = "EXPIRY"
 NOTICES = ExpiryNoticeRow.__table__  # type: ignore[attr-defined]
@@ -59,19 +59,19 @@ class _Policies:
     zone: ZoneInfo
     notice_days: int
 
+    _programs: dict[date, ActiveContract | None] = field(default_factory=dict)
+
     def expiry(self, *, contract_pk: int | None, lot_time: datetime, posted_at: datetime) -> datetime | None:
+        lot_day = lot_time.astimezone(self.zone).date()
         program = self.by_pk.get(contract_pk) if contract_pk is not None else None
         if program is None:
-            program = governing_program(self.contracts, self.issuer_id, lot_time.astimezone(self.zone).date())
+            if lot_day not in self._programs:
+                self._programs[lot_day] = governing_program(self.contracts, self.issuer_id, lot_day)
+            program = self._programs[lot_day]
         if program is None:
             return None
-        return lot_expiry(
-            lot_time=lot_time,
-            posted_at=posted_at,
-            policy=program.terms.expiry_policy,
-            zone=self.zone,
-            notice_days=self.notice_days,
-        )
+        posted_day = posted_at.astimezone(self.zone).date()
+        return day_expiry(lot_day, posted_day, program.terms.expiry_policy, self.zone, self.notice_days)
 
 
 def run_expiry(
@@ -110,53 +110,46 @@ def run_expiry(
     return ExpiryRun(as_of, members, points, notices)
 
 
+_MOVEMENTS_SQL = (
+    "SELECT t.id, t.debit_account, t.credit_account, t.amount, t.posted_at, r.id, r.kind, r.business_time,"
+    " r.contract_pk, r.original_id FROM ledger_transfer t LEFT JOIN clearing_record r ON r.id = t.record_id"
+    " WHERE t.unit = {mark} AND (t.debit_account LIKE {mark} OR t.credit_account LIKE {mark}) ORDER BY t.id"
+)
+
+
 def _movements(connection: Connection, policies: _Policies) -> dict[str, list[Movement]]:
-    """Every member's movements of the issuer's points, in ledger order."""
+    """Every member's movements of the issuer's points, in ledger order: one query, read at the driver's level
+    (tens of thousands of rows; the ORM's per-value processing would dominate)."""
     issuer_id = policies.issuer_id
-    prefix = ledger.member_account(issuer_id, "").code
-    t, r = TRANSFERS, RECORDS
-    query = (
-        select(
-            t.c.id,
-            t.c.debit_account,
-            t.c.credit_account,
-            t.c.amount,
-            t.c.posted_at,
-            r.c.id.label("record_id"),
-            r.c.kind,
-            r.c.business_time,
-            r.c.contract_pk,
-            r.c.original_id,
-        )
-        .outerjoin(r, r.c.id == t.c.record_id)
-        .where(
-            and_(
-                t.c.unit == ledger.points_unit(issuer_id),
-                or_(
-                    t.c.debit_account.startswith(prefix, autoescape=True),
-                    t.c.credit_account.startswith(prefix, autoescape=True),
-                ),
-            )
-        )
-        .order_by(t.c.id)
-    )
+    prefix = ledger.member_account(issuer_id, "").code  # issuer ids are [a-z0-9-]: no LIKE wildcard in it
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    rows = connection.exec_driver_sql(
+        _MOVEMENTS_SQL.format(mark=mark), (ledger.points_unit(issuer_id), prefix + "%", prefix + "%")
+    ).all()  # one fetch: row-by-row fetching costs more than the rows' memory
     moves: dict[str, list[Movement]] = defaultdict(list)
-    for row in connection.execute(query):
-        if row.credit_account.startswith(prefix):
-            moves[row.credit_account[len(prefix) :]].append(_inflow(row, policies))
-        if row.debit_account.startswith(prefix):
-            own = f"earn:{row.original_id}" if row.kind == "REVERSAL" and row.original_id is not None else None
-            moves[row.debit_account[len(prefix) :]].append(Outflow(int(row.amount), own_lot=own))
+    times: dict[Any, datetime] = {}
+    for transfer_id, debit, credit, amount, posted, record_id, kind, business, contract_pk, original_id in rows:
+        if credit.startswith(prefix):
+            posted_at = times.get(posted) or times.setdefault(posted, _utc(posted))
+            if kind == "EARN":
+                dated = _utc(business)
+                expires = policies.expiry(contract_pk=contract_pk, lot_time=dated, posted_at=posted_at)
+                lot = Lot(f"earn:{record_id}", dated, expires)
+            else:  # points that came back (a refund, a released hold...): a new lot, dated at their return
+                expires = policies.expiry(contract_pk=None, lot_time=posted_at, posted_at=posted_at)
+                lot = Lot(f"in:{transfer_id}", posted_at, expires)
+            moves[credit[len(prefix) :]].append(Inflow(lot, int(amount)))
+        if debit.startswith(prefix):
+            own = f"earn:{original_id}" if kind == "REVERSAL" and original_id is not None else None
+            moves[debit[len(prefix) :]].append(Outflow(int(amount), own_lot=own))
     return moves
 
 
-def _inflow(row: Any, policies: _Policies) -> Inflow:
-    if row.kind == "EARN":
-        expires = policies.expiry(contract_pk=row.contract_pk, lot_time=row.business_time, posted_at=row.posted_at)
-        return Inflow(Lot(f"earn:{row.record_id}", row.business_time, expires), int(row.amount))
-    # points that came back (a refund, a released hold...): a new lot, dated at its return
-    expires = policies.expiry(contract_pk=None, lot_time=row.posted_at, posted_at=row.posted_at)
-    return Inflow(Lot(f"in:{row.id}", row.posted_at, expires), int(row.amount))
+def _utc(value: datetime | str) -> datetime:
+    """A stored time as aware UTC: SQLite hands back SQLAlchemy's naive UTC text, PostgreSQL an aware value."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _reason(item: Expiring, zone: ZoneInfo) -> str:
