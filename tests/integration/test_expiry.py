@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from clearinghouse.errors import InvalidRequest
+from clearinghouse.errors import Forbidden, InvalidRequest
 from clearinghouse.services.expiry import list_notices, run_expiry
 from clearinghouse.services.members import member_points
 from contracts.terms import FulfillerTerms
@@ -160,9 +160,9 @@ def test_a_partner_reads_only_its_own_notices_and_pages_by_id(hub):
     rest = list_notices(engine=hub.engine, caller="admin", issuer_id=None, after_id=first[-1].id)
     assert [n.member_token for n in first + rest] == [f"m{i}" for i in range(5)]
     assert list_notices(engine=hub.engine, caller=CINEMA, issuer_id=None) == []
-    with pytest.raises(Exception) as forbidden:
+    with pytest.raises(Forbidden) as forbidden:
         list_notices(engine=hub.engine, caller=CINEMA, issuer_id=CVS)
-    assert getattr(forbidden.value, "code", None) == "NOT_YOUR_DATA"
+    assert forbidden.value.code == "NOT_YOUR_DATA"
 
 
 # ------------------------------------------------------------------ the daily job and the command (real clock)
