@@ -266,6 +266,36 @@ def close_period_command(obj: Context, period: str | None, due: bool) -> None:
         click.echo("nothing due")
 
 
+@main.command("expire-points")
+@click.option("--as-of", "as_of", default=None, help="Local date YYYY-MM-DD (hub zone; default: now, never later).")
+@click.pass_obj
+def expire_points(obj: Context, as_of: str | None) -> None:
+    """Expire the points due (oldest lots first) and write the notices of what expires soon."""
+    from clearinghouse.errors import InvalidRequest
+    from clearinghouse.services.expiry import run_expiry
+    from settlement.expiry import start_of_day
+
+    hub = open_hub(obj.config())
+    try:
+        moment = start_of_day(date.fromisoformat(as_of), hub.config.zone) if as_of else None
+    except ValueError as error:
+        raise InvalidRequest(
+            f"--as-of must be a date YYYY-MM-DD, got {as_of!r}", code="REQUEST_FIELD_INVALID"
+        ) from error
+    run = run_expiry(
+        engine=hub.engine,
+        now=hub.now(),
+        as_of=moment,
+        zone_name=hub.config.timezone,
+        notice_days=hub.config.expiry_notice_days,
+        actor="cli",
+    )
+    click.echo(
+        f"as of {run.as_of.astimezone(hub.config.zone).isoformat()}: {run.points_expired} points expired for "
+        f"{run.members_expired} members; {run.notices_written} notices written"
+    )
+
+
 @main.command()
 @click.option("--since", default=None, help="Business time from (RFC 3339, or YYYY-MM-DD in the hub's zone).")
 @click.option("--until", default=None, help="Business time until, exclusive (default: now).")

@@ -45,6 +45,9 @@ class Config:
     monitor_round_trip_min_points: int = 1000  # member round trips: at least this many points go out
     monitor_odd_ratio_max: str = "2"  # two partners' rates (fen/point) for each other's points differ more
     monitor_odd_ratio_min_points: int = 1000  # ... each way at least this many points in the month
+    expiry_notice_days: int = 30  # how far ahead members are told of points that will expire
+    expiry_hour: int = 0  # the daily points expiry runs at this local time (hub zone)
+    expiry_minute: int = 15
 
     @property
     def zone(self) -> ZoneInfo:

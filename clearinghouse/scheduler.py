@@ -24,6 +24,7 @@ from clearinghouse.services.periods import close_due_periods
 CLOSE_JOB_ID = "close-due-periods"
 EXPIRY_JOB_ID = "expire-holds"
 MONITOR_JOB_ID = "monitor-scan"
+POINTS_EXPIRY_JOB_ID = "expire-points"
 log = logging.getLogger(__name__)
 
 
@@ -75,6 +76,36 @@ def run_monitor_scan(database_url: str, timezone: str, hub_key_path: str) -> str
     return result.line()
 
 
+def run_points_expiry(database_url: str, timezone: str, hub_key_path: str, notice_days: str = "30") -> int:
+    """The daily job: expire the points due (oldest lots first) and write notices ``notice_days`` ahead."""
+    from clearinghouse.services.expiry import run_expiry
+
+    config = load_config({"database_url": database_url, "timezone": timezone, "hub_key_path": hub_key_path})
+    hub = open_hub(config)
+    try:
+        run = run_expiry(
+            engine=hub.engine, now=utc_now(), zone_name=timezone, notice_days=int(notice_days), actor="scheduler"
+        )
+    finally:
+        hub.engine.dispose()
+    log.info("points expiry: %d points of %d members, %d notices", run.points_expired, run.members_expired,
+             run.notices_written)  # fmt: skip
+    return run.points_expired
+
+
+def ensure_points_expiry_job(scheduler: BaseScheduler, config: Config) -> None:
+    """Daily in the hub's zone; added once, like the close, so a run missed while the hub was down still runs."""
+    if scheduler.get_job(POINTS_EXPIRY_JOB_ID) is not None:
+        return
+    scheduler.add_job(
+        run_points_expiry,
+        trigger=CronTrigger(hour=config.expiry_hour, minute=config.expiry_minute, timezone=config.zone),
+        id=POINTS_EXPIRY_JOB_ID,
+        name="expire points and give notice",
+        kwargs={**_job_arguments(config), "notice_days": str(config.expiry_notice_days)},
+    )
+
+
 def configure(scheduler: BaseScheduler, config: Config) -> BaseScheduler:
     scheduler.configure(
         jobstores={"default": SQLAlchemyJobStore(url=_jobstore_url(config), tablename="apscheduler_jobs")},
@@ -93,6 +124,7 @@ def ensure_close_job(scheduler: BaseScheduler, config: Config) -> None:
     """Add the jobs the store does not hold yet (the monthly close; the minutely expiry of real-time holds; the
     monitoring scan, every ``monitor_interval_minutes``):
     re-adding the close would reset its next fire time and forget a run missed while the hub was down."""
+    ensure_points_expiry_job(scheduler, config)
     if scheduler.get_job(EXPIRY_JOB_ID) is None:
         scheduler.add_job(
             run_hold_expiry,

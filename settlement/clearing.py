@@ -230,6 +230,10 @@ def _governing_program(contracts: Sequence[ActiveContract], issuer_id: str, day:
     return covering[0] if covering else None
 
 
+governing_program = _governing_program
+"""The issuer's program on a local day (also what decides a lot's expiry policy)."""
+
+
 def _clear_earn(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
     problem = _earn_problem(record, ctx)
     if problem is not None:

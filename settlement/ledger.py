@@ -13,6 +13,7 @@ Accounts (the code says whose and what):
 * ``pts:<issuer>:held:<fulfiller>``    points held by a real-time authorization, until capture or release
 * ``pts:<issuer>:frozen:<member>``     a member's points frozen by an evidence-gated action (RL9), until lifted
                                       (credit-normal, never below 0; out of the member's account, so unspendable)
+* ``pts:<issuer>:expired``             members' points that expired under the issuer's program (ledger events)
 * ``cny:<partner>:position``          receivable − payable of the partner in open periods (debit-normal)
 * ``cny:hub:settlement``              the alliance settlement account; zero after every close
 """
@@ -34,6 +35,7 @@ class AccountKind(StrEnum):
     MEMBER = "member"
     HELD = "held"
     FROZEN = "frozen"
+    EXPIRED = "expired"
     REDEEMED = "redeemed"
     POSITION = "position"
     SETTLEMENT = "settlement"
@@ -73,6 +75,11 @@ def held_account(issuer_id: str, fulfiller_id: str) -> Account:
 def frozen_account(issuer_id: str, member_token: str) -> Account:
     """A member's points an admin froze under a case (RL9): still the member's, but not spendable until lifted."""
     return Account(f"pts:{issuer_id}:frozen:{member_token}", points_unit(issuer_id), AccountKind.FROZEN, issuer_id)
+
+
+def expired_account(issuer_id: str) -> Account:
+    """Where members' points go when they expire; the issuer no longer owes them."""
+    return Account(f"pts:{issuer_id}:expired", points_unit(issuer_id), AccountKind.EXPIRED, issuer_id)
 
 
 def position_account(partner_id: str) -> Account:

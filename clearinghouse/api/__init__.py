@@ -18,6 +18,7 @@ from clearinghouse.api import (  # noqa: E402, F401
     authorizations,
     cases,
     contracts,
+    expiry,
     files,
     mall,
     member_actions,

@@ -54,7 +54,7 @@ _ACTION_REASONS = {
 
 def _history_query(account: str) -> Select[Any]:
     """Every transfer on the member's account with what caused it: a record (from a file or real time) or a
-    real-time hold and its release, or a ledger event (an evidence-gated action and its lifting)."""
+    real-time hold and its release, or a ledger event (an expiry, an evidence-gated action and its lifting...)."""
     t, r, f, a, e = TRANSFERS, RECORDS, FILES, AUTHORIZATIONS, EVENTS
     return (
         select(
@@ -119,6 +119,16 @@ def _change(row: Any) -> BalanceChange:
     points = -int(row.amount) if row.taken else int(row.amount)
     if row.event_kind in _ACTION_REASONS:
         return _action_change(row, points)
+    if row.event_kind is not None:  # a movement no record carries: an expiry, ...; its reason says why
+        return BalanceChange(
+            posted_at=row.posted_at,
+            business_time=row.event_time,
+            points=points,
+            kind=row.event_kind,
+            reason=row.event_reason,
+            record=row.event_reference,
+            reported_by="hub",
+        )
     if row.kind is None:  # a real-time hold (leg 0) or its release (leg 1)
         held = row.leg == 0
         return BalanceChange(

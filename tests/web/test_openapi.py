@@ -583,6 +583,7 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert api.get("/cases").status_code == 200 and api.get(case_path).status_code == 200
     assert api.post(case_path + "/evidence", json={"facts": ["a letter"]}).status_code == 200
     assert api.post(case_path + "/close", json={"resolution": "no fraud"}).status_code == 200
+    assert api.get("/expiry-notices", who=CVS).get_json() == {"notices": [], "next_after_id": None}
 
     # every documented operation answered with success at least once, and every error status was seen
     succeeded = {(method, path) for method, path, status in client.checker.seen if 200 <= status < 300}
