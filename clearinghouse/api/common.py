@@ -214,7 +214,7 @@ def _idempotent(view: F, *, keep_body: bool) -> F:
         engine = hub().engine
         claimed = idempotency.claim(
             engine,
-            principal=caller(),
+            principal=actor(),  # each admin has their own keys: one cannot replay another's answer
             key=key,
             fingerprint=request_fingerprint(),
             method=request.method,

@@ -27,7 +27,7 @@ from werkzeug.test import TestResponse, encode_multipart
 from clearinghouse import idempotency
 from clearinghouse.hub import Hub
 from clearinghouse.services import partners as partner_service
-from clearinghouse.services.partners import ADMIN
+from clearinghouse.services.partners import ADMIN, issue_api_token
 from contracts.terms import terms_to_json
 from tests.factories import CINEMA, CVS, EYEWEAR, PartyKey, earn, file_bytes, redeem
 from tests.web.test_api_flow import (
@@ -35,6 +35,7 @@ from tests.web.test_api_flow import (
     NAMES,
     Api,
     assert_error,
+    bearer,
     cvs_terms,
     row_snapshot,
     standard_alliance,
@@ -45,6 +46,9 @@ from tests.web.test_api_flow import (
 TEAHOUSE = {"partner_id": "teahouse", "name": "茶语", "roles": ["fulfiller"], "category": "tea"}
 KEY = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
+
+
+ADMIN_ACTOR = "admin:admin"  # keys are scoped per person: an admin token without a name is "admin:admin"
 
 
 def post(api: Api, path: str, key: str | None, who: str = ADMIN, **kwargs: Any) -> TestResponse:
@@ -106,7 +110,7 @@ def test_partner_registration_and_key_replayed(client: FlaskClient, hub: Hub) ->
             added, post(api, "/partners/teahouse/keys", "key-1", data=pem.encode(), content_type="text/plain")
         )
     assert count(hub, "partner") == 1 and count(hub, "partner_key") == 1
-    assert [row[:3] for row in key_rows(hub)] == [(ADMIN, "key-1", 201), (ADMIN, "reg-1", 201)]
+    assert [row[:3] for row in key_rows(hub)] == [(ADMIN_ACTOR, "key-1", 201), (ADMIN_ACTOR, "reg-1", 201)]
 
 
 def test_same_key_other_request_is_409_and_changes_nothing(client: FlaskClient, hub: Hub) -> None:
@@ -216,7 +220,7 @@ def test_principals_use_the_same_key_independently(client: FlaskClient, hub: Hub
     assert cvs.status_code == 201, cvs.get_json()
     assert cinema.status_code == 201 and REPLAYED not in cinema.headers, cinema.get_json()
     assert cinema.get_json()["accepted"] == 1
-    assert {row[0] for row in key_rows(hub)} == {ADMIN, CVS, CINEMA}
+    assert {row[0] for row in key_rows(hub)} == {ADMIN_ACTOR, CVS, CINEMA}
     # each principal's retry replays its own answer
     assert_replay(cvs, upload(api, CVS, file_bytes(CVS, "CVS-1", [earn("m1", 500)]), "shared"))
 
@@ -310,7 +314,7 @@ def test_a_token_is_issued_once_and_never_kept(client: FlaskClient, hub: Hub) ->
     with unchanged(hub):
         body = assert_error(post(api, "/partners/teahouse/tokens", "token-1"), 409, "IDEMPOTENCY_REPLAY_WITHHELD")
         assert body["original_status"] == 201 and token not in str(body)
-    assert key_rows(hub) == [(ADMIN, "token-1", 201, None)]
+    assert key_rows(hub) == [(ADMIN_ACTOR, "token-1", 201, None)]
     with hub.engine.connect() as connection:
         stored = connection.execute(text("SELECT * FROM idempotency_key")).one()
     assert token not in repr(tuple(stored))
@@ -371,7 +375,7 @@ def test_concurrent_first_requests_make_one_effect(app: Flask, hub: Hub) -> None
         "IDEMPOTENCY_REPLAY_WITHHELD",
     }, outcomes
     assert count(hub, "api_credential") == tokens_before + 1
-    assert [row[:3] for row in key_rows(hub)] == [(ADMIN, "race", 201)]
+    assert [row[:3] for row in key_rows(hub)] == [(ADMIN_ACTOR, "race", 201)]
 
 
 def test_concurrent_uploads_with_one_key_post_the_file_once(app: Flask, hub: Hub) -> None:
@@ -413,7 +417,7 @@ def test_an_answer_that_could_not_be_stored_leaves_the_key_in_flight(
     with unchanged(hub):
         assert_error(post(api, "/partners", "lost", json=TEAHOUSE), 409, "IDEMPOTENCY_KEY_IN_FLIGHT")
         assert_error(post(api, "/partners", "lost", json={**TEAHOUSE, "name": "x"}), 409, "IDEMPOTENCY_KEY_REUSED")
-    assert key_rows(hub) == [(ADMIN, "lost", None, None)]
+    assert key_rows(hub) == [(ADMIN_ACTOR, "lost", None, None)]
 
 
 # ------------------------------------------------------------------ the database's constraint
@@ -442,3 +446,17 @@ def test_row_snapshot_watches_the_key_table(client: FlaskClient, hub: Hub) -> No
     assert post(api, "/partners", "watched", json=TEAHOUSE).status_code == 201
     after = row_snapshot(hub)
     assert after["idempotency_key"] == before["idempotency_key"] + 1
+
+
+def test_two_admins_never_share_an_idempotency_key(client: FlaskClient, hub: Hub) -> None:
+    """Keys are scoped to the person: bob reusing alice's key runs his own request, never gets her answer."""
+    alice = issue_api_token(engine=hub.engine, now=hub.now(), principal=ADMIN, holder="alice")
+    bob = issue_api_token(engine=hub.engine, now=hub.now(), principal=ADMIN, holder="bob")
+    body = {"partner_id": "cvs", "name": "易达便利", "roles": ["issuer"], "category": "convenience"}
+    first = client.post("/api/v1/partners", json=body, headers={**bearer(alice), "Idempotency-Key": "k"})
+    assert first.status_code == 201
+    other = client.post(
+        "/api/v1/partners", json={**body, "partner_id": "tea"}, headers={**bearer(bob), "Idempotency-Key": "k"}
+    )
+    assert other.status_code == 201 and other.get_json()["partner_id"] == "tea"
+    assert "Idempotent-Replayed" not in other.headers
