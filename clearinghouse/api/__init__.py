@@ -15,3 +15,4 @@ def _no_nul_in_path() -> None:
 
 
 from clearinghouse.api import authorizations, contracts, files, mall, partners, periods, spec  # noqa: E402, F401
+from clearinghouse.api import families  # noqa: E402, F401

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, Select, or_, select, text
 from clearinghouse.db import unit_of_work
 from clearinghouse.errors import NotFound
 from clearinghouse.posting import FILES, RECORDS, TRANSFERS
-from clearinghouse.tables import AuthorizationRow
+from clearinghouse.tables import AuthorizationRow, LedgerEventRow
 from settlement import ledger
 
 
@@ -39,12 +39,13 @@ class MemberPoints:
 
 
 AUTHORIZATIONS = AuthorizationRow.__table__  # type: ignore[attr-defined]
+EVENTS = LedgerEventRow.__table__  # type: ignore[attr-defined]
 
 
 def _history_query(account: str) -> Select[Any]:
     """Every transfer on the member's account with what caused it: a record (from a file or real time) or a
     real-time hold and its release."""
-    t, r, f, a = TRANSFERS, RECORDS, FILES, AUTHORIZATIONS
+    t, r, f, a, e = TRANSFERS, RECORDS, FILES, AUTHORIZATIONS, EVENTS
     return (
         select(
             t.c.posted_at,
@@ -58,22 +59,43 @@ def _history_query(account: str) -> Select[Any]:
             r.c.offer_ref,
             r.c.original_ref,
             r.c.seq,
+            r.c.member_token,
+            r.c.to_member_token,
             f.c.file_id,
             f.c.partner_id,
             a.c.reference.label("hold_reference"),
             a.c.fulfiller_id.label("hold_fulfiller"),
             a.c.offer_ref.label("hold_offer"),
             a.c.business_time.label("hold_time"),
+            e.c.kind.label("event_kind"),
+            e.c.reference.label("event_reference"),
+            e.c.reason.label("event_reason"),
+            e.c.issuer_id.label("event_issuer"),
+            e.c.created_at.label("event_time"),
         )
         .outerjoin(r, r.c.id == t.c.record_id)
         .outerjoin(f, f.c.id == r.c.file_pk)
         .outerjoin(a, a.c.id == t.c.authorization_id)
+        .outerjoin(e, e.c.id == t.c.event_id)
         .where(or_(t.c.debit_account == account, t.c.credit_account == account))
         .order_by(t.c.id)
     )
 
 
-def _reason(kind: str, receipt: str, fulfiller: str, offer: str, original: str, taken: bool) -> str:
+def _reason(row: Any, taken: bool) -> str:
+    kind, receipt, fulfiller, offer, original = (
+        row.kind,
+        row.receipt_ref,
+        row.fulfiller_id,
+        row.offer_ref,
+        row.original_ref,
+    )
+    if kind == "FAMILY_POOL":
+        return (
+            f"gave to family member {row.to_member_token}"
+            if taken
+            else f"received from family member {row.member_token}"
+        )
     if kind == "EARN":
         return f"earned on receipt {receipt}"
     if kind == "REDEEM":
@@ -83,6 +105,16 @@ def _reason(kind: str, receipt: str, fulfiller: str, offer: str, original: str, 
 
 def _change(row: Any) -> BalanceChange:
     points = -int(row.amount) if row.taken else int(row.amount)
+    if row.event_kind is not None:  # a movement no record carries, e.g. a real-time family pool move
+        return BalanceChange(
+            posted_at=row.posted_at,
+            business_time=row.event_time,
+            points=points,
+            kind=row.event_kind,
+            reason=f"{row.event_reason} ({'given' if row.taken else 'received'}, real time)",
+            record=row.event_reference,
+            reported_by=row.event_issuer,
+        )
     if row.kind is None:  # a real-time hold (leg 0) or its release (leg 1)
         held = row.leg == 0
         return BalanceChange(
@@ -101,8 +133,7 @@ def _change(row: Any) -> BalanceChange:
         business_time=row.business_time,
         points=points,
         kind=row.kind,
-        reason=_reason(row.kind, row.receipt_ref, row.fulfiller_id, row.offer_ref, row.original_ref, bool(row.taken))
-        + (" (real time)" if real_time else ""),
+        reason=_reason(row, bool(row.taken)) + (" (real time)" if real_time else ""),
         record=row.receipt_ref if real_time else f"{row.file_id}#{row.seq}",
         reported_by=row.fulfiller_id if real_time else row.partner_id,
     )
