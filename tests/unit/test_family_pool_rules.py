@@ -16,7 +16,7 @@ import pytest
 from contracts.errors import InvalidTerms
 from contracts.terms import RL7_FINANCIAL_TERMS, is_financial_key, is_points_purchase, terms_from_json, terms_to_json
 from settlement import ledger
-from settlement.clearing import Accepted, ClearingBook, ClearingContext, Refused, clear, keys_for
+from settlement.clearing import Accepted, ClearingBook, ClearingContext, clear, keys_for
 from settlement.errors import FileRefused
 from settlement.families import Membership, group_at, pool_problem
 from settlement.fileformat import RawDetail, RecordProblem, iter_details, to_record, write_file
