@@ -63,6 +63,7 @@ __all__ = [
     "FORBIDDEN_CATEGORIES",
     "MAX_DECIMAL_PLACES",
     "MAX_JSON_INT",
+    "RL7_FINANCIAL_TERMS",
     "ContractTerms",
     "FulfillerTerms",
     "Rounding",
@@ -72,6 +73,9 @@ __all__ = [
     "check_text",
     "check_version",
     "is_cash_equivalent",
+    "is_financial_category",
+    "is_financial_key",
+    "is_points_purchase",
     "terms_from_json",
     "terms_to_json",
     "to_fen",
@@ -152,6 +156,16 @@ def is_financial_key(key: str) -> bool:
     squeezed = "".join(ch for ch in lowered if ch.isalnum())
     words = {word for word in re.split(r"[^0-9a-z\u4e00-\u9fff]+", lowered) if word}
     return any(stem in squeezed for stem in _FINANCIAL_STEMS) or bool(words & _FINANCIAL_WORDS)
+
+
+_FINANCIAL_CATEGORY_WORDS = frozenset({"loan", "loans", "lien", "mortgage", "credit-line"})
+
+
+def is_financial_category(category: str) -> bool:
+    """Whether an offer category would give points a financial use: interest, appreciation, a loan or
+    collateral, or points themselves (red line RL7)."""
+    words = {word for word in re.split(r"[^0-9a-z\u4e00-\u9fff]+", category.lower()) if word}
+    return is_financial_key(category) or bool(words & _FINANCIAL_CATEGORY_WORDS) or is_points_purchase(category)
 
 
 _CONTRACT_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
@@ -339,6 +353,12 @@ def _check_categories(value: object, path: str) -> frozenset[str]:
         _check_pattern(category, path, _CATEGORY, "a category slug (^[a-z0-9][a-z0-9-]{0,31}$)")
         if is_cash_equivalent(category):
             raise _fail(path, f"{category!r} is cash or a cash equivalent and never an offer category (RL5)")
+        if is_financial_category(category):
+            raise InvalidTerms(
+                f"{path}: {category!r} would give points a financial use (interest, a loan, collateral, a purchase "
+                "of points) and is never an offer category (RL7)",
+                code=RL7_FINANCIAL_TERMS,
+            )
     return value
 
 

@@ -235,6 +235,7 @@ def add_member(
             "consented_at: when the member consented (RFC 3339, not in the future)", code="FAMILY_CONSENT_INVALID"
         )
     with unit_of_work(engine) as uow:
+        lock_clearing(uow.connection)  # a membership change and a pool move never interleave
         group = _group(uow.session, issuer_id, group_id)
         current = _current(uow.session, issuer_id, member_token)
         if current is not None:
@@ -289,6 +290,7 @@ def remove_member(
     if len(reason) > 500 or not reason.isprintable():
         raise InvalidRequest("reason: at most 500 printable characters", code="FAMILY_FIELD_INVALID")
     with unit_of_work(engine) as uow:
+        lock_clearing(uow.connection)  # a membership change and a pool move never interleave
         group = _group(uow.session, issuer_id, group_id)
         assert group.id is not None
         current = _current(uow.session, issuer_id, member_token)

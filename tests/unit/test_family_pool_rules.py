@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from contracts.errors import InvalidTerms
-from contracts.terms import RL7_FINANCIAL_TERMS, is_financial_key, is_points_purchase, terms_from_json, terms_to_json
+from contracts.offers import InvalidOffer
+from contracts.terms import (
+    RL7_FINANCIAL_TERMS,
+    is_financial_category,
+    is_financial_key,
+    is_points_purchase,
+    terms_from_json,
+    terms_to_json,
+)
 from settlement import ledger
 from settlement.clearing import Accepted, ClearingBook, ClearingContext, clear, keys_for
 from settlement.errors import FileRefused
@@ -23,6 +31,7 @@ from settlement.fileformat import RawDetail, RecordProblem, iter_details, to_rec
 from settlement.prohibited import prohibited_kind
 from settlement.records import RecordKind, SettlementRecord
 from tests.unit.test_clearing_rules import CVS, EYEWEAR, SHANGHAI, at, code_of, context, cvs_terms, earn, reversal
+from tests.unit.test_offers import offer
 
 JOINED = at(1, 0)
 FAMILIES = {
@@ -285,3 +294,21 @@ def test_the_writer_adds_the_fourteenth_field_only_to_lines_naming_a_receiver():
     lines = out.getvalue().decode().splitlines()
     assert [line.count(",") for line in lines[1:3]] == [12, 13]
     assert lines[2].endswith(",m2")
+
+
+# ------------------------------------------------------------------ offer categories with a financial use (RL7)
+@pytest.mark.parametrize("category", ["loan", "pledge", "collateral", "interest", "points", "top-up", "yield-plan"])
+def test_a_financial_offer_category_is_refused_in_offers_and_contracts_under_rl7(category):
+    with pytest.raises(InvalidOffer) as caught:
+        offer(category=category)
+    assert caught.value.code == "RL7_FINANCIAL_OFFER"
+    fulfiller = replace(cvs_terms().fulfillers[0], categories=frozenset({"cinema"}))
+    with pytest.raises(InvalidTerms) as refused:
+        replace(fulfiller, categories=frozenset({category}))
+    assert refused.value.code == RL7_FINANCIAL_TERMS
+
+
+@pytest.mark.parametrize("category", ["eyewear", "appointment", "checkpoint-cafe", "green-goods"])
+def test_an_ordinary_offer_category_passes(category):
+    assert offer(category=category).category == category
+    assert not is_financial_category(category)
