@@ -120,3 +120,17 @@ def test_both_members_histories_show_the_move_with_its_reason(client, hub):
     assert giver["history"][-1]["kind"] == receiver["history"][-1]["kind"] == "FAMILY_POOL"
     assert (giver["history"][-1]["points"], receiver["history"][-1]["points"]) == (-30, 30)
     assert "m1 → m2 in group F" in receiver["history"][-1]["reason"]
+
+
+@pytest.mark.parametrize(("category", "code"), [("pledge", "RL7_FINANCIAL_OFFER"), ("gift-card", "OFFER_INVALID")])
+def test_an_offer_with_a_financial_or_cash_category_is_refused_and_an_ordinary_one_published(
+    client, hub, category, code
+):
+    api = pooling_alliance(client, hub)
+    lens = {
+        "offer_ref": "LENS", "title_zh": "200元镜片", "title_en": "200-yuan lens", "category": "cinema",
+        "points_price": 2000, "face_value_fen": 20000, "stock": 5, "valid_from": "2026-01-01T00:00:00+08:00",
+        "valid_to": None, "promotions": [],
+    }  # fmt: skip
+    assert_error(api.post("/offers", who=CINEMA, json=lens | {"category": category}), 422, code)
+    assert api.post("/offers", who=CINEMA, json=lens).status_code == 201
