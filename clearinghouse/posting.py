@@ -23,6 +23,7 @@ from settlement.clearing import (
     Matched,
     Original,
 )
+from settlement.families import Membership
 from settlement.fileformat import RawDetail
 from settlement.periods import Period
 from settlement.records import RecordKind, RecordRef
@@ -49,7 +50,32 @@ def load_book(
         originals=_originals(connection, reporter_id, keys.originals, terms_by_pk),
         redeemed_in_period=_redeemed(connection, keys.redeemed_in_period),
         captures=_captures(connection, reporter_id, keys.captures),
+        families=_memberships(connection, keys.family_members),
     )
+
+
+def _memberships(
+    connection: Connection, wanted: frozenset[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[Membership, ...]]:
+    """Every family-group membership, current and past, of the members a batch's FAMILY_POOL lines name."""
+    found: dict[tuple[str, str], tuple[Membership, ...]] = {}
+    query = text(
+        "SELECT g.group_id, m.joined_at, m.left_at FROM family_membership m JOIN family_group g ON g.id = m.group_pk"
+        " WHERE m.issuer_id = :issuer AND m.member_token = :member ORDER BY m.joined_at"
+    )
+    for issuer, member in sorted(wanted):
+        rows = connection.execute(query, {"issuer": issuer, "member": member})
+        found[(issuer, member)] = tuple(
+            Membership(row.group_id, _as_utc(row.joined_at), _as_utc(row.left_at) if row.left_at else None)
+            for row in rows
+        )
+    return found
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    """A stored time read through plain SQL: SQLite hands back naive UTC text, PostgreSQL an aware datetime."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _captures(
@@ -254,6 +280,7 @@ def _record_row(
         _stored_text(raw.original, 80),
         original_id,
         contract_pk,
+        _stored_text(raw.to_member),
     )
     return head + result + fields
 
@@ -273,7 +300,7 @@ def insert_batch(
         _record_row(connection, file_pk, raw, decision, record_id)
         for raw, decision, record_id in zip(raws, decisions, record_ids, strict=True)
     ]
-    bulk_insert(connection, "clearing_record", RECORD_COLUMNS, rows)
+    bulk_insert(connection, "clearing_record", (*RECORD_COLUMNS, "to_member_token"), rows)
     transfers = [
         (Source(record_id=decision.record_id), leg, item)
         for decision in decisions

@@ -257,6 +257,8 @@ class ClearingRecordRow(SQLModel, table=True):
     original_ref: str = Field(max_length=80)
     original_id: int | None = Field(default=None, foreign_key="clearing_record.id")
     contract_pk: int | None = Field(default=None, foreign_key="contract.id")
+    # the receiving member of a FAMILY_POOL line (RL6); empty on every other record
+    to_member_token: str = Field(default="", sa_column=Column(String(128), nullable=False, server_default=""))
 
 
 # ------------------------------------------------------------------ ledger

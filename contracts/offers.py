@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from contracts.errors import InvalidTerms, OverlappingContracts
 from contracts.lifecycle import applicable_terms
-from contracts.terms import ContractTerms, is_cash_equivalent, to_fen
+from contracts.terms import ContractTerms, is_cash_equivalent, is_financial_category, to_fen
 
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -71,6 +71,12 @@ def _check_offer(offer: Offer) -> None:
         raise _fail("offer_ref: 1-40 of [A-Za-z0-9._-]")
     if is_cash_equivalent(offer.category):
         raise _fail(f"category {offer.category!r} is cash or a cash equivalent: points never buy those (RL5)")
+    if is_financial_category(offer.category):
+        raise InvalidOffer(
+            f"category {offer.category!r} would give points a financial use (interest, a loan, collateral, "
+            "points themselves): never an offer (RL7)",
+            code="RL7_FINANCIAL_OFFER",
+        )
     if not _CATEGORY.fullmatch(offer.category):
         raise _fail("category: a lowercase slug such as 'eyewear'")
     for name, title in (("title_zh", offer.title_zh), ("title_en", offer.title_en)):

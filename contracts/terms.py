@@ -63,6 +63,7 @@ __all__ = [
     "FORBIDDEN_CATEGORIES",
     "MAX_DECIMAL_PLACES",
     "MAX_JSON_INT",
+    "RL7_FINANCIAL_TERMS",
     "ContractTerms",
     "FulfillerTerms",
     "Rounding",
@@ -72,6 +73,9 @@ __all__ = [
     "check_text",
     "check_version",
     "is_cash_equivalent",
+    "is_financial_category",
+    "is_financial_key",
+    "is_points_purchase",
     "terms_from_json",
     "terms_to_json",
     "to_fen",
@@ -123,6 +127,45 @@ def is_cash_equivalent(category: str) -> bool:
     """Whether ``category`` names cash or a cash equivalent, however it is spelt (red line RL5)."""
     squeezed = "".join(ch for ch in category.lower() if ch.isalnum())
     return any(stem in squeezed for stem in _CASH_STEMS) or category.lower() in FORBIDDEN_CATEGORIES
+
+
+# A purchase whose goods are points themselves (red line RL7: points are never bought for money). Whole words,
+# not stems: "appointment" holds "point" and is an ordinary purchase.
+_POINTS_WORDS = frozenset({"point", "points", "pts", "积分", "topup", "recharge", "充值", "积分充值", "购买积分"})
+_POINTS_SQUEEZED = ("topup", "pointpurchase", "pointspurchase", "buypoint", "purchasepoint", "积分")
+
+
+def is_points_purchase(category: str) -> bool:
+    """Whether an EARN's ``category`` says the purchase was of points themselves ("points", "point-purchase",
+    "top-up", "积分充值"), however it is spelt (red line RL7)."""
+    lowered = category.lower()
+    words = {word for word in re.split(r"[^0-9a-z\u4e00-\u9fff]+", lowered) if word}
+    squeezed = "".join(ch for ch in lowered if ch.isalnum())
+    return bool(words & _POINTS_WORDS) or any(stem in squeezed for stem in _POINTS_SQUEEZED)
+
+
+# Keys that would give points a financial attribute (red line RL7): refused with their own code, not as a typo.
+_FINANCIAL_STEMS = ("interest", "apprecia", "yield", "dividend", "collateral", "pledge")
+_FINANCIAL_WORDS = frozenset({"apr", "apy", "利息", "增值", "质押"})
+RL7_FINANCIAL_TERMS = "RL7_FINANCIAL_TERMS"
+
+
+def is_financial_key(key: str) -> bool:
+    """Whether a contract key names interest, appreciation, a yield or collateral (red line RL7)."""
+    lowered = key.lower()
+    squeezed = "".join(ch for ch in lowered if ch.isalnum())
+    words = {word for word in re.split(r"[^0-9a-z\u4e00-\u9fff]+", lowered) if word}
+    return any(stem in squeezed for stem in _FINANCIAL_STEMS) or bool(words & _FINANCIAL_WORDS)
+
+
+_FINANCIAL_CATEGORY_WORDS = frozenset({"loan", "loans", "lien", "mortgage", "credit-line"})
+
+
+def is_financial_category(category: str) -> bool:
+    """Whether an offer category would give points a financial use: interest, appreciation, a loan or
+    collateral, or points themselves (red line RL7)."""
+    words = {word for word in re.split(r"[^0-9a-z\u4e00-\u9fff]+", category.lower()) if word}
+    return is_financial_key(category) or bool(words & _FINANCIAL_CATEGORY_WORDS) or is_points_purchase(category)
 
 
 _CONTRACT_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
@@ -310,6 +353,12 @@ def _check_categories(value: object, path: str) -> frozenset[str]:
         _check_pattern(category, path, _CATEGORY, "a category slug (^[a-z0-9][a-z0-9-]{0,31}$)")
         if is_cash_equivalent(category):
             raise _fail(path, f"{category!r} is cash or a cash equivalent and never an offer category (RL5)")
+        if is_financial_category(category):
+            raise InvalidTerms(
+                f"{path}: {category!r} would give points a financial use (interest, a loan, collateral, a purchase "
+                "of points) and is never an offer category (RL7)",
+                code=RL7_FINANCIAL_TERMS,
+            )
     return value
 
 
@@ -578,13 +627,19 @@ def _prefixed(prefix: str) -> Iterator[None]:
     try:
         yield
     except InvalidTerms as error:
-        raise InvalidTerms(f"{prefix}{error.message}") from None
+        raise InvalidTerms(f"{prefix}{error.message}", code=error.code) from None
 
 
 def _json_object(value: object, path: str, keys: tuple[str, ...]) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         raise _fail(path, f"must be a JSON object, not {_describe(value)}")
     unknown = sorted(repr(key) for key in value if key not in keys)
+    financial = sorted(repr(key) for key in value if key not in keys and is_financial_key(str(key)))
+    if financial:
+        raise InvalidTerms(
+            f"{path}: {', '.join(financial)}: points carry no interest, appreciation, yield or collateral (RL7)",
+            code=RL7_FINANCIAL_TERMS,
+        )
     if unknown:
         raise _fail(path, f"unknown field(s) {', '.join(unknown)}")
     missing = [key for key in keys if key not in value]

@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 
 from contracts.errors import OverlappingContracts
 from contracts.lifecycle import applicable_terms
-from contracts.terms import ContractTerms, FulfillerTerms, Rounding, is_cash_equivalent, to_fen
+from contracts.terms import ContractTerms, FulfillerTerms, Rounding, is_cash_equivalent, is_points_purchase, to_fen
 from partners.model import Partner, Role
 from settlement import ledger
+from settlement.families import Membership, pool_problem
 from settlement.ledger import Transfer
 from settlement.periods import Period, settlement_period
 from settlement.records import RecordKind, RecordRef, SettlementRecord
@@ -78,6 +79,8 @@ class ClearingBook:
     originals: dict[RecordRef, Original] = field(default_factory=dict)
     redeemed_in_period: dict[tuple[str, str, Period], int] = field(default_factory=dict)
     captures: dict[str, CapturedAuthorization] = field(default_factory=dict)
+    # family-group memberships of the members a FAMILY_POOL line names, (issuer, member) → memberships
+    families: dict[tuple[str, str], tuple[Membership, ...]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -96,6 +99,7 @@ class BookKeys:
     originals: frozenset[RecordRef]
     redeemed_in_period: frozenset[tuple[str, str, Period]]
     captures: frozenset[str] = frozenset()
+    family_members: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,16 +136,21 @@ CAPTURE_PREFIX = "AUTH:"
 
 def keys_for(records: Iterable[SettlementRecord], zone: ZoneInfo) -> BookKeys:
     """Which balances, originals and cap counters the rules will read for these records."""
-    balances, originals, caps, captures = set(), set(), set(), set()
+    balances, originals, caps, captures, families = set(), set(), set(), set(), set()
     for record in records:
         balances.add((record.issuer_id, record.member_token))
+        if record.kind is RecordKind.FAMILY_POOL:
+            balances.add((record.issuer_id, record.to_member_token))
+            families.update({(record.issuer_id, record.member_token), (record.issuer_id, record.to_member_token)})
         if record.original is not None:
             originals.add(record.original)
         if record.kind is RecordKind.REDEEM:
             caps.add((record.issuer_id, record.fulfiller_id, Period.of(record.business_time, zone)))
             if record.receipt_ref.startswith(CAPTURE_PREFIX):
                 captures.add(record.receipt_ref.removeprefix(CAPTURE_PREFIX))
-    return BookKeys(frozenset(balances), frozenset(originals), frozenset(caps), frozenset(captures))
+    return BookKeys(
+        frozenset(balances), frozenset(originals), frozenset(caps), frozenset(captures), frozenset(families)
+    )
 
 
 def clear(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
@@ -149,6 +158,14 @@ def clear(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: 
     problem = _common_problem(record, ctx)
     if problem is not None:
         return Refused(record.seq, *problem)
+    if record.to_member_token and record.kind is not RecordKind.FAMILY_POOL:
+        return _refuse(
+            record,
+            "RL6_TRANSFER_NOT_ALLOWED",
+            f"a {record.kind} names a receiving member: points move between members only as a FAMILY_POOL",
+        )
+    if record.kind is RecordKind.FAMILY_POOL:
+        return _clear_family_pool(record, record_id, ctx, book)
     if record.kind is RecordKind.EARN:
         return _clear_earn(record, record_id, ctx, book)
     if record.kind is RecordKind.REDEEM:
@@ -160,7 +177,7 @@ def _common_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str
     if record.business_time > ctx.received_at + CLOCK_TOLERANCE:
         return "RECORD_TIME_INVALID", "business time is in the future"
     named = [record.issuer_id] + ([record.fulfiller_id] if record.kind is not RecordKind.EARN else [])
-    if record.kind is RecordKind.REVERSAL and not record.fulfiller_id:
+    if record.kind in (RecordKind.REVERSAL, RecordKind.FAMILY_POOL) and not record.fulfiller_id:
         named = [record.issuer_id]
     unknown = [partner for partner in named if partner not in ctx.partners]
     if unknown:
@@ -196,6 +213,11 @@ def _earn_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str, 
         (not record.receipt_ref.strip(), "RL1_RECEIPT_MISSING", "the purchase names no receipt"),
         (record.amount_fen <= 0, "RL1_SPEND_NOT_POSITIVE", f"spend must be > 0 fen, got {record.amount_fen}"),
         (record.points <= 0, "RECORD_POINTS_INVALID", f"points must be > 0, got {record.points}"),
+        (
+            is_points_purchase(record.category),
+            "RL7_POINTS_PURCHASE",
+            f"category {record.category!r} is a purchase of points: points are never bought for money",
+        ),
         (
             not (
                 issuer.may_issue_on(_local_day(record, ctx).date())
@@ -439,7 +461,11 @@ def _reversal_problem(record: SettlementRecord, original: Original | None, balan
         record.member_token,
     )
     checks: tuple[tuple[bool, str, str], ...] = (
-        (original.kind is RecordKind.REVERSAL, "REV_ORIGINAL_NOT_REVERSIBLE", "a reversal cannot be reversed"),
+        (
+            original.kind not in (RecordKind.EARN, RecordKind.REDEEM),
+            "REV_ORIGINAL_NOT_REVERSIBLE",
+            "only an EARN or a REDEEM is reversed (a family pool move is undone by a move back)",
+        ),
         (not same, "REV_ORIGINAL_MISMATCH", "issuer, fulfiller and member must be those of the original"),
         (record.business_time < original.business_time, "REV_BEFORE_ORIGINAL", "the reversal precedes its original"),
         (
@@ -531,3 +557,73 @@ def _reverse_redeem_transfers(record: SettlementRecord, points: int, value: int)
         ledger.position_account(record.issuer_id), ledger.position_account(record.fulfiller_id), value
     )
     return ledger.transfer(burnt, member, points) + back
+
+
+# ---------------------------------------------------------------- FAMILY_POOL (red line RL6)
+def _family_pool_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str, str] | None:
+    checks: tuple[tuple[bool, str, str], ...] = (
+        (record.issuer_id != ctx.reporter_id, "RECORD_REPORTER_MISMATCH", "a FAMILY_POOL is reported by its issuer"),
+        (
+            bool(record.fulfiller_id) or record.original is not None,
+            "RECORD_FIELD_INVALID",
+            "a FAMILY_POOL names no fulfiller and no original",
+        ),
+        (
+            not record.member_token.strip() or not record.to_member_token.strip(),
+            "RECORD_FIELD_INVALID",
+            "a FAMILY_POOL names the giving member and the receiving member (to member)",
+        ),
+        (
+            record.member_token == record.to_member_token,
+            "RECORD_FIELD_INVALID",
+            "a FAMILY_POOL moves points between two different members",
+        ),
+        (
+            record.amount_fen != 0,
+            "RL7_POINTS_PURCHASE",
+            f"a family pool move carries no money ({record.amount_fen} fen): points are never bought or sold",
+        ),
+        (record.points <= 0, "RECORD_POINTS_INVALID", f"points must be > 0, got {record.points}"),
+    )
+    return next(((code, message) for failed, code, message in checks if failed), None)
+
+
+def approve_family_pool(record: SettlementRecord, ctx: ClearingContext, book: ClearingBook) -> ActiveContract | Refused:
+    """Every rule a move of points between two members meets, for a FAMILY_POOL line and a real-time move alike:
+    the issuer's program that day allows family pooling, both members were in one consented family group of the
+    issuer at the move's time, and the giver holds the points. Moves the points in ``book`` when approved."""
+    problem = _family_pool_problem(record, ctx)
+    if problem is not None:
+        return _refuse(record, *problem)
+    program = _program_of(record, ctx)
+    if program is None or not program.terms.family_pooling:
+        return _refuse(
+            record, "RL6_POOLING_NOT_ALLOWED", f"the program of {record.issuer_id} that day allows no family pooling"
+        )
+    check = pool_problem(
+        book.families, record.issuer_id, record.member_token, record.to_member_token, record.business_time
+    )
+    if check is not None:
+        return _refuse(record, check.code, check.message)
+    giver, receiver = (record.issuer_id, record.member_token), (record.issuer_id, record.to_member_token)
+    if book.balances[giver] < record.points:
+        return _refuse(record, "POINTS_INSUFFICIENT", "the giving member does not hold enough points of this issuer")
+    book.balances[giver] -= record.points
+    book.balances[receiver] += record.points
+    return program
+
+
+def family_pool_transfers(record: SettlementRecord) -> tuple[Transfer, ...]:
+    """The giver's points to the receiver, in the issuer's unit; no money moves."""
+    giver = ledger.member_account(record.issuer_id, record.member_token)
+    receiver = ledger.member_account(record.issuer_id, record.to_member_token)
+    return ledger.transfer(giver, receiver, record.points)
+
+
+def _clear_family_pool(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
+    approved = approve_family_pool(record, ctx, book)
+    if isinstance(approved, Refused):
+        return approved
+    business, settles = _periods(record, ctx)
+    _remember(book, ctx, record, record_id, spend=0, value=0, terms=None)  # so a REVERSAL of it is refused as such
+    return Accepted(record, record_id, family_pool_transfers(record), 0, business, settles, approved.pk, None)

@@ -17,10 +17,13 @@ from typing import IO
 
 from settlement.errors import FileRefused
 from settlement.periods import MAX_YEAR, MIN_YEAR
+from settlement.prohibited import prohibited_kind
 from settlement.records import RecordKind, RecordRef, SettlementRecord
 
 FORMAT_VERSION = "CHSF/1"
 DETAIL_FIELDS = 13
+# A 14th field, ``to member``, names the receiving member of a FAMILY_POOL; files without it stay valid.
+DETAIL_FIELDS_WITH_TO_MEMBER = 14
 _INT_RE = re.compile(r"-?[0-9]{1,15}")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _REF_RE = re.compile(r"(?P<file>[A-Za-z0-9][A-Za-z0-9._:-]{0,63})#(?P<seq>[1-9][0-9]{0,9})")
@@ -65,6 +68,7 @@ class RawDetail:
     category: str
     offer_ref: str
     original: str
+    to_member: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,16 +121,20 @@ def _parse_header(line_no: int, row: list[str]) -> FileHeader:
 
 
 def _parse_detail(line_no: int, row: list[str]) -> RawDetail:
-    if len(row) != DETAIL_FIELDS:
+    if len(row) not in (DETAIL_FIELDS, DETAIL_FIELDS_WITH_TO_MEMBER):
         raise _refuse(
-            "FILE_RECORD_MALFORMED", f"line {line_no}: a detail line has {DETAIL_FIELDS} fields, got {len(row)}"
+            "FILE_RECORD_MALFORMED",
+            f"line {line_no}: a detail line has {DETAIL_FIELDS} fields (or {DETAIL_FIELDS_WITH_TO_MEMBER} with "
+            f"the receiving member of a FAMILY_POOL), got {len(row)}",
         )
     seq = _parse_int(row[1], line_no=line_no, field="sequence")
     points = _parse_int(row[7], line_no=line_no, field="points")
     amount = _parse_int(row[8], line_no=line_no, field="amount_fen")
+    to_member = row[13] if len(row) == DETAIL_FIELDS_WITH_TO_MEMBER else ""
     return RawDetail(
-        line_no, seq, row[2], row[3], row[4], row[5], row[6], points, amount, row[9], row[10], row[11], row[12]
-    )
+        line_no, seq, row[2], row[3], row[4], row[5], row[6], points, amount, row[9], row[10], row[11], row[12],
+        to_member,
+    )  # fmt: skip
 
 
 def _parse_trailer(line_no: int, row: list[str]) -> FileTrailer:
@@ -230,11 +238,18 @@ def to_record(raw: RawDetail) -> SettlementRecord | RecordProblem:
     try:
         kind = RecordKind(raw.kind)
     except ValueError:
+        # a kind that would cash points out, move them between members or make them financial is refused by
+        # its red line, record by record; any other unknown kind is a plain format fault of that record
+        prohibition = prohibited_kind(raw.kind)
+        if prohibition is not None:
+            return RecordProblem(raw.seq, prohibition.code, prohibition.message)
         return RecordProblem(raw.seq, "RECORD_KIND_UNKNOWN", f"unknown record kind {raw.kind[:20]!r}")
     moment = parse_time(raw.business_time)
     if moment is None:
         return RecordProblem(raw.seq, "RECORD_TIME_INVALID", "business time must be RFC 3339 with an offset")
-    texts = (raw.issuer_id, raw.fulfiller_id, raw.member_token, raw.receipt_ref, raw.category, raw.offer_ref)
+    texts = (
+        raw.issuer_id, raw.fulfiller_id, raw.member_token, raw.receipt_ref, raw.category, raw.offer_ref, raw.to_member
+    )  # fmt: skip
     if not all(_clean(value) for value in texts):
         return RecordProblem(
             raw.seq, "RECORD_FIELD_INVALID", f"fields are at most {MAX_FIELD_CHARS} printable characters"
@@ -266,6 +281,7 @@ def to_record(raw: RawDetail) -> SettlementRecord | RecordProblem:
         category=raw.category,
         offer_ref=raw.offer_ref,
         original=original,
+        to_member_token=raw.to_member,
     )
 
 
@@ -279,7 +295,8 @@ def format_time(moment: datetime) -> str:
 def write_file(
     out: IO[bytes], *, partner_id: str, file_id: str, created_at: datetime, records: Iterable[SettlementRecord]
 ) -> FileTrailer:
-    """Write a ``CHSF/1`` file (LF line endings, no BOM), streaming; returns the trailer written."""
+    """Write a ``CHSF/1`` file (LF line endings, no BOM), streaming; returns the trailer written. A line gets
+    the 14th field (the receiving member) only when its record names one."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["H", FORMAT_VERSION, partner_id, file_id, format_time(created_at)])
@@ -309,4 +326,5 @@ def _detail_row(record: SettlementRecord) -> list[object]:
         record.category,
         record.offer_ref,
         str(record.original) if record.original else "",
+        *([record.to_member_token] if record.to_member_token else []),
     ]

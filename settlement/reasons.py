@@ -87,8 +87,8 @@ _CATALOGUE: tuple[Reason, ...] = (
     Reason(
         "RECORD_KIND_UNKNOWN",
         Level.RECORD,
-        "Record kind must be EARN, REDEEM or REVERSAL.",
-        "记录类型必须是 EARN、REDEEM 或 REVERSAL。",
+        "Record kind must be EARN, REDEEM, REVERSAL or FAMILY_POOL.",
+        "记录类型必须是 EARN、REDEEM、REVERSAL 或 FAMILY_POOL。",
     ),
     Reason(
         "RECORD_TIME_INVALID",
@@ -174,6 +174,54 @@ _CATALOGUE: tuple[Reason, ...] = (
         Level.RECORD,
         "RL5: points never buy cash or cash equivalents (prepaid or gift cards, securities, lottery).",
         "RL5：积分不得兑换现金或现金等价物。",
+    ),
+    Reason(
+        "RL5_CASH_OUT",
+        Level.RECORD,
+        "RL5: no record pays a member money (cash-out, withdrawal, refund to cash, cash-back).",
+        "RL5：任何记录都不得向会员支付现金（提现、退现、返现）。",
+    ),
+    Reason(
+        "RL6_TRANSFER_NOT_ALLOWED",
+        Level.RECORD,
+        "RL6: points never move between members, except as a FAMILY_POOL inside a family group.",
+        "RL6：积分不得在用户之间转让，家庭共享（FAMILY_POOL）除外。",
+    ),
+    Reason(
+        "RL6_POOLING_NOT_ALLOWED",
+        Level.RECORD,
+        "RL6: the issuer's program in force that day does not allow family pooling.",
+        "RL6：发行方当日生效的协议不允许家庭共享积分。",
+    ),
+    Reason(
+        "RL6_NO_CONSENT",
+        Level.RECORD,
+        "RL6: a member of the move was in no registered, consented family group of the issuer at that time.",
+        "RL6：该会员当时不在发行方已登记且经同意的家庭组中。",
+    ),
+    Reason(
+        "RL6_NOT_SAME_FAMILY",
+        Level.RECORD,
+        "RL6: the two members were in different family groups at that time.",
+        "RL6：两位会员当时不属于同一家庭组。",
+    ),
+    Reason(
+        "RL7_INTEREST",
+        Level.RECORD,
+        "RL7: points carry no interest and never appreciate.",
+        "RL7：积分不计利息、不增值。",
+    ),
+    Reason(
+        "RL7_POINTS_PURCHASE",
+        Level.RECORD,
+        "RL7: points are never bought or sold for money (top-up, points purchase, a pool move carrying money).",
+        "RL7：积分不得用金钱购买或出售。",
+    ),
+    Reason(
+        "RL7_COLLATERAL",
+        Level.RECORD,
+        "RL7: points are never pledged as collateral.",
+        "RL7：积分不得用作质押或担保。",
     ),
     Reason(
         "EARN_NO_ACTIVE_PROGRAM",

@@ -15,6 +15,7 @@ class RecordKind(StrEnum):
     EARN = "EARN"
     REDEEM = "REDEEM"
     REVERSAL = "REVERSAL"
+    FAMILY_POOL = "FAMILY_POOL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,9 @@ class SettlementRecord:
     * REDEEM: at ``fulfiller_id`` the member paid ``points`` of ``issuer_id`` for an offer of ``category``
       (``offer_ref`` names it; ``amount_fen`` is the offer's face value, informational).
     * REVERSAL: gives back ``points`` (and ``amount_fen`` of spend, for an EARN) of the record ``original``.
+    * FAMILY_POOL: ``issuer_id`` reports that ``member_token`` gave ``points`` of it to ``to_member_token``, a
+      member of the same registered family group (red line RL6); ``amount_fen`` is 0 (no money moves).
+      ``to_member_token`` is empty on every other kind.
 
     ``business_time`` is timezone-aware; the period a record belongs to follows from it.
     """
@@ -53,3 +57,4 @@ class SettlementRecord:
     category: str = ""
     offer_ref: str = ""
     original: RecordRef | None = None
+    to_member_token: str = ""

@@ -64,9 +64,11 @@ class Alliance:
         cinema_cap: int | None = None,
         rounding: Rounding = Rounding.HALF_UP,
         ride_licence: date | None = date(2029, 12, 31),
+        family_pooling: bool = False,
     ) -> Alliance:
         """cvs (issuer + fulfiller) and eyewear (issuer + fulfiller), cinema and ride (fulfillers); contract
-        cvs → cinema/eyewear/ride from 2026-01-01 and eyewear → cvs from 2026-01-01, all signed."""
+        cvs → cinema/eyewear/ride from 2026-01-01 and eyewear → cvs from 2026-01-01, all signed.
+        ``family_pooling`` allows it in cvs's contract."""
         alliance = cls({})
         alliance.register(hub, CVS, "易达便利", ["issuer", "fulfiller"], "convenience")
         alliance.register(hub, CINEMA, "光影影院", ["fulfiller"], "cinema")
@@ -100,6 +102,7 @@ class Alliance:
                 ],
                 contract_id="cvs-alliance",
                 rounding=rounding,
+                family_pooling=family_pooling,
             ),
         )
         alliance.contract(
@@ -184,6 +187,7 @@ def terms(
     effective_from: date = date(2026, 1, 1),
     effective_to: date | None = None,
     rounding: Rounding = Rounding.HALF_UP,
+    family_pooling: bool = False,
 ) -> ContractTerms:
     return ContractTerms(
         contract_id=contract_id,
@@ -196,6 +200,7 @@ def terms(
         effective_from=effective_from,
         effective_to=effective_to,
         rounding=rounding,
+        family_pooling=family_pooling,
     )
 
 
@@ -263,6 +268,22 @@ def reversal(
         "amount_fen": spend_fen,
         "original": RecordRef(file_id, int(seq)),
         "business_time": when or at(7),
+    }
+
+
+def family_pool(
+    giver: str, receiver: str, points: int, *, issuer: str = CVS, when: datetime | None = None
+) -> dict[str, Any]:
+    """A FAMILY_POOL line: ``giver`` gives ``points`` of ``issuer`` to ``receiver`` (reported by the issuer)."""
+    return {
+        "kind": RecordKind.FAMILY_POOL,
+        "issuer_id": issuer,
+        "fulfiller_id": "",
+        "member_token": giver,
+        "to_member_token": receiver,
+        "points": points,
+        "amount_fen": 0,
+        "business_time": when or at(3, 12, month=12),  # a membership counts from its recording (the hub's now)
     }
 
 

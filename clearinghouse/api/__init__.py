@@ -19,6 +19,7 @@ from clearinghouse.api import (  # noqa: E402, F401
     cases,
     contracts,
     expiry,
+    families,
     files,
     mall,
     member_actions,

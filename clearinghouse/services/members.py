@@ -69,6 +69,8 @@ def _history_query(account: str) -> Select[Any]:
             r.c.offer_ref,
             r.c.original_ref,
             r.c.seq,
+            r.c.member_token,
+            r.c.to_member_token,
             f.c.file_id,
             f.c.partner_id,
             a.c.reference.label("hold_reference"),
@@ -79,6 +81,7 @@ def _history_query(account: str) -> Select[Any]:
             e.c.reference.label("event_reference"),
             e.c.case_id.label("event_case"),
             e.c.reason.label("event_reason"),
+            e.c.issuer_id.label("event_issuer"),
             e.c.created_at.label("event_time"),
         )
         .outerjoin(r, r.c.id == t.c.record_id)
@@ -90,7 +93,20 @@ def _history_query(account: str) -> Select[Any]:
     )
 
 
-def _reason(kind: str, receipt: str, fulfiller: str, offer: str, original: str, taken: bool) -> str:
+def _reason(row: Any, taken: bool) -> str:
+    kind, receipt, fulfiller, offer, original = (
+        row.kind,
+        row.receipt_ref,
+        row.fulfiller_id,
+        row.offer_ref,
+        row.original_ref,
+    )
+    if kind == "FAMILY_POOL":
+        return (
+            f"gave to family member {row.to_member_token}"
+            if taken
+            else f"received from family member {row.member_token}"
+        )
     if kind == "EARN":
         return f"earned on receipt {receipt}"
     if kind == "REDEEM":
@@ -119,7 +135,17 @@ def _change(row: Any) -> BalanceChange:
     points = -int(row.amount) if row.taken else int(row.amount)
     if row.event_kind in _ACTION_REASONS:
         return _action_change(row, points)
-    if row.event_kind is not None:  # a movement no record carries: an expiry, ...; its reason says why
+    if row.event_kind == "FAMILY_POOL":  # a real-time family pool move, reported by the issuer
+        return BalanceChange(
+            posted_at=row.posted_at,
+            business_time=row.event_time,
+            points=points,
+            kind=row.event_kind,
+            reason=f"{row.event_reason} ({'given' if row.taken else 'received'}, real time)",
+            record=row.event_reference,
+            reported_by=row.event_issuer,
+        )
+    if row.event_kind is not None:  # a movement the hub posts (an expiry...); its reason says why
         return BalanceChange(
             posted_at=row.posted_at,
             business_time=row.event_time,
@@ -147,8 +173,7 @@ def _change(row: Any) -> BalanceChange:
         business_time=row.business_time,
         points=points,
         kind=row.kind,
-        reason=_reason(row.kind, row.receipt_ref, row.fulfiller_id, row.offer_ref, row.original_ref, bool(row.taken))
-        + (" (real time)" if real_time else ""),
+        reason=_reason(row, bool(row.taken)) + (" (real time)" if real_time else ""),
         record=row.receipt_ref if real_time else f"{row.file_id}#{row.seq}",
         reported_by=row.fulfiller_id if real_time else row.partner_id,
     )

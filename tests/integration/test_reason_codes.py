@@ -21,11 +21,25 @@ import pytest
 from sqlalchemy import text
 
 from clearinghouse.hub import Hub
+from clearinghouse.services import families
 from clearinghouse.services.authorizations import AuthorizationRequest, authorize, capture
 from clearinghouse.services.files import FileRejected, submit_settlement_file
 from settlement.fileformat import format_time
 from settlement.reasons import REASONS, Level
-from tests.factories import CINEMA, CVS, EYEWEAR, RIDE, Alliance, at, case_with_evidence, earn, redeem, reversal, submit
+from tests.factories import (
+    CINEMA,
+    CVS,
+    EYEWEAR,
+    RIDE,
+    Alliance,
+    at,
+    case_with_evidence,
+    earn,
+    family_pool,
+    redeem,
+    reversal,
+    submit,
+)
 
 Row = dict[str, Any]
 
@@ -49,6 +63,7 @@ def detail_line(seq: int, row: Row) -> list[object]:
         row.get("category", ""),
         row.get("offer_ref", ""),
         str(original) if original else "",
+        *([row["to_member_token"]] if row.get("to_member_token") else []),  # a FAMILY_POOL's receiving member
     ]
 
 
@@ -171,6 +186,32 @@ RECORD_CASES = {
     "RL5_CASH_EQUIVALENT": RecordCase(
         "RL5_CASH_EQUIVALENT", CINEMA, redeem("m1", 10, category="gift_card"), EARNED_100
     ),
+    "RL5_CASH_OUT": RecordCase("RL5_CASH_OUT", CVS, {**earn("m1", 10), "kind": "CASH_OUT"}, EARNED_100),
+    "RL6_TRANSFER_NOT_ALLOWED": RecordCase(
+        "RL6_TRANSFER_NOT_ALLOWED", CVS, {**earn("m1", 10), "kind": "TRANSFER", "to_member_token": "m2"}, EARNED_100
+    ),
+    "RL6_POOLING_NOT_ALLOWED": RecordCase(
+        "RL6_POOLING_NOT_ALLOWED", CVS, family_pool("m1", "m2", 10), EARNED_100, setup=lambda h, a: _families(h)
+    ),
+    "RL6_NO_CONSENT": RecordCase(
+        "RL6_NO_CONSENT",
+        CVS,
+        family_pool("m1", "m9", 10),
+        EARNED_100,
+        alliance={"family_pooling": True},
+        setup=lambda h, a: _families(h),
+    ),
+    "RL6_NOT_SAME_FAMILY": RecordCase(
+        "RL6_NOT_SAME_FAMILY",
+        CVS,
+        family_pool("m1", "m3", 10),
+        EARNED_100,
+        alliance={"family_pooling": True},
+        setup=lambda h, a: _families(h),
+    ),
+    "RL7_INTEREST": RecordCase("RL7_INTEREST", CVS, {**earn("m1", 10), "kind": "INTEREST"}, EARNED_100),
+    "RL7_POINTS_PURCHASE": RecordCase("RL7_POINTS_PURCHASE", CVS, {**earn("m1", 10), "category": "points"}),
+    "RL7_COLLATERAL": RecordCase("RL7_COLLATERAL", CVS, {**earn("m1", 10), "kind": "PLEDGE"}, EARNED_100),
     "EARN_NO_ACTIVE_PROGRAM": RecordCase(
         "EARN_NO_ACTIVE_PROGRAM", CVS, earn("m1", 10, when=at(31, month=12, year=2025))
     ),
@@ -216,6 +257,24 @@ RECORD_CASES = {
         setup=lambda hub, alliance: _captured(hub, "A1", 10, alliance=alliance),
     ),
 }
+
+
+def _families(hub: Hub) -> None:
+    """cvs's family group F holds m1 and m2, group G holds m3, each with a recorded consent."""
+    for group, members in (("F", ("m1", "m2")), ("G", ("m3",))):
+        families.create_group(engine=hub.engine, now=hub.now(), caller=CVS, actor=CVS, issuer_id=CVS, group_id=group)
+        for member in members:
+            families.add_member(
+                engine=hub.engine,
+                now=hub.now(),
+                caller=CVS,
+                actor=CVS,
+                issuer_id=CVS,
+                group_id=group,
+                member_token=member,
+                consent_ref=f"CONSENT-{member}",
+                consented_at=hub.now(),
+            )
 
 
 def _captured(hub: Hub, reference: str, points: int, alliance: Alliance | None = None) -> None:

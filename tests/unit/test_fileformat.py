@@ -299,7 +299,7 @@ STRUCTURAL_REFUSALS = [
     ("text after a closing quote", chsf(HEADER) + b'D,1,"EARN"x' + b",a" * 11 + b"\n", "FILE_STRUCTURE_INVALID"),
     ("trailer count not an integer", chsf(HEADER, EARN_LINE, ["T", "one", "100", "10000"]), "FILE_RECORD_MALFORMED"),
     ("detail with 12 fields", chsf(HEADER, EARN_LINE[:12], TRAILER_1), "FILE_RECORD_MALFORMED"),
-    ("detail with 14 fields", chsf(HEADER, [*EARN_LINE, ""], TRAILER_1), "FILE_RECORD_MALFORMED"),
+    ("detail with 15 fields", chsf(HEADER, [*EARN_LINE, "", ""], TRAILER_1), "FILE_RECORD_MALFORMED"),
     ("a bare D", chsf(HEADER, ["D"], TRAILER_1), "FILE_RECORD_MALFORMED"),
     ("points not an integer", chsf(HEADER, detail(1, points="1.5"), TRAILER_1), "FILE_RECORD_MALFORMED"),
     ("points with a plus sign", chsf(HEADER, detail(1, points="+100"), TRAILER_1), "FILE_RECORD_MALFORMED"),

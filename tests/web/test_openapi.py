@@ -322,6 +322,8 @@ def test_each_operation_asks_for_a_token_exactly_as_documented(checked_client: S
         "reference": "A1",
         "action_id": "1",
         "case_id": "1",
+        "issuer_id": CVS,
+        "group_id": "F",
     }
     for method, path in sorted(spec_operations()):
         response = checked_client.open(API + path.format(**sample), method=method)
@@ -402,12 +404,13 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert_error(api.get("/partners", who=CVS), 403, "ADMIN_ONLY")
 
     # --- contract: propose (twice: the same answer), refusals, every party signs, the hub countersigns
-    terms = terms_to_json(cvs_terms())
+    terms = terms_to_json(cvs_terms()) | {"family_pooling": True}  # for the family section (RL6)
     assert post("/contracts", "contract-1", json=terms).status_code == 201
     assert api.post("/contracts", json=terms).status_code == 201
     assert_error(api.post("/contracts", json={**terms, "title": "另一个标题"}), 409, "CONTRACT_VERSION_EXISTS")
     floats = {**terms, "fulfillers": [{**terms["fulfillers"][0], "rate_fen_per_point": 7.5}]}
     assert_error(api.post("/contracts", json=floats), 422, "CONTRACT_TERMS_INVALID")
+    assert_error(api.post("/contracts", json={**terms, "interest_rate": "0.01"}), 422, "RL7_FINANCIAL_TERMS")
     assert_error(api.post("/contracts", json=[terms]), 422, "REQUEST_JSON_INVALID")
     assert_error(api.post("/contracts", who=CVS, json=terms), 403, "ADMIN_ONLY")
     path = "/contracts/cvs-alliance/versions/1"
@@ -584,6 +587,23 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert api.post(case_path + "/evidence", json={"facts": ["a letter"]}).status_code == 200
     assert api.post(case_path + "/close", json={"resolution": "no fraud"}).status_code == 200
     assert api.get("/expiry-notices", who=CVS).get_json() == {"notices": [], "next_after_id": None}
+    # --- families (RL6): a group, two consented members, a pool move (and its replay), a member leaving
+    assert post("/families", "family-1", who=CVS, json={"group_id": "F"}).status_code == 201
+    assert api.post("/families", who=CVS, json={"group_id": "F"}).status_code == 200
+    consent = {"consent_ref": "C-1", "consented_at": "2026-12-01T09:30:00+08:00"}
+    for member in ("m1", "m2"):
+        joined = api.post(f"/families/{CVS}/F/members", who=CVS, json={"member_token": member, **consent})
+        assert joined.status_code == 201, joined.get_json()
+    move = {"reference": "POOL-1", "from_member": "m1", "to_member": "m2", "points": 1}
+    assert post("/family-pool-moves", "pool-1", who=CVS, json=move).status_code == 201
+    assert api.post("/family-pool-moves", who=CVS, json=move).status_code == 200
+    assert_error(
+        api.post("/family-pool-moves", who=CVS, json={**move, "reference": "POOL-2", "to_member": "m9"}),
+        422,
+        "RL6_NO_CONSENT",
+    )
+    assert api.get(f"/families/{CVS}/F", who=CVS).get_json()["members"][1]["member_token"] == "m2"
+    assert api.post(f"/families/{CVS}/F/members/m2/leave", who=CVS, json={}).status_code == 200
 
     # every documented operation answered with success at least once, and every error status was seen
     succeeded = {(method, path) for method, path, status in client.checker.seen if 200 <= status < 300}
