@@ -61,14 +61,21 @@ def init_db(obj: Context) -> None:
 
 
 @main.command("admin-token")
-@click.option("--name", default="admin", show_default=True, help="The admin who holds the token (audited by name).")
+@click.option("--name", default=None, help="Who holds the token (audited by name); default: the role's name.")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "auditor"]),
+    default="admin",
+    show_default=True,
+    help="admin: runs the alliance; auditor: reads everything an admin reads, changes nothing.",
+)
 @click.pass_obj
-def admin_token(obj: Context, name: str) -> None:
-    """Issue a bearer token for an alliance admin (printed once; only its hash is stored)."""
-    from clearinghouse.services.partners import ADMIN, issue_api_token
+def admin_token(obj: Context, name: str | None, role: str) -> None:
+    """Issue a bearer token for an alliance admin or auditor (printed once; only its hash is stored)."""
+    from clearinghouse.services.partners import issue_api_token
 
     hub = open_hub(obj.config())
-    click.echo(issue_api_token(engine=hub.engine, now=hub.now(), principal=ADMIN, holder=name))
+    click.echo(issue_api_token(engine=hub.engine, now=hub.now(), principal=role, holder=name))
 
 
 @main.command("audit-verify")

@@ -27,7 +27,7 @@ from partners.errors import InvalidPartner
 
 __all__ = ["RESERVED_PARTNER_IDS", "Licence", "Partner", "Role", "clean_owner", "new_partner"]
 
-RESERVED_PARTNER_IDS = frozenset({"hub", "admin"})  # the hub itself and the admin principal
+RESERVED_PARTNER_IDS = frozenset({"hub", "admin", "auditor"})  # the hub itself, the admin and auditor principals
 _PARTNER_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,39}")
 _NAME_MAX = 100
 _CATEGORY_MAX = 40

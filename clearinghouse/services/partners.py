@@ -21,6 +21,8 @@ from partners.keys import load_public_key
 from partners.model import Partner, clean_owner, new_partner
 
 ADMIN = "admin"
+AUDITOR = "auditor"  # reads everything an admin reads, changes nothing (auditors, regulators)
+STAFF = (ADMIN, AUDITOR)  # principals that are people of the alliance, named by a holder
 _HOLDER = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 
 
@@ -230,14 +232,14 @@ def issue_api_token(
     token names its holder (``alice``): actions are audited under ``admin:<holder>``, and an evidence-gated
     action needs a second, different holder to approve it."""
     token = "cht_" + secrets.token_urlsafe(32)
-    if principal == ADMIN:
-        holder = holder or ADMIN
+    if principal in STAFF:
+        holder = holder or principal
         if not _HOLDER.fullmatch(holder):
             raise InvalidRequest("an admin's name is 1-32 of a-z, 0-9, '-', '_', '.'", code="ADMIN_NAME_INVALID")
     else:
         holder = None
     with unit_of_work(engine) as uow:
-        if principal != ADMIN and uow.session.get(PartnerRow, principal) is None:
+        if principal not in STAFF and uow.session.get(PartnerRow, principal) is None:
             raise NotFound(f"no partner {principal!r}", code="PARTNER_NOT_FOUND")
         uow.session.add(
             ApiCredentialRow(token_sha256=_digest(token), principal=principal, holder=holder, created_at=now)
@@ -264,12 +266,12 @@ class Credential:
 
 
 def actor_of(principal: str, holder: str | None) -> str:
-    return f"{ADMIN}:{holder or ADMIN}" if principal == ADMIN else principal
+    return f"{principal}:{holder or principal}" if principal in STAFF else principal
 
 
 def issue_partner_token(*, engine: Engine, now: datetime, partner_id: str, actor: str = "cli") -> str:
     """A token for a registered partner; never an admin token, whatever the id asked for."""
-    if partner_id == ADMIN:
+    if partner_id in STAFF:
         raise NotFound(f"no partner {partner_id!r}", code="PARTNER_NOT_FOUND")
     return issue_api_token(engine=engine, now=now, principal=partner_id, actor=actor)
 

@@ -88,3 +88,32 @@ def test_alerts_admin_sees_all_a_partner_its_own(client: FlaskClient, hub: Hub) 
     own = client.get("/api/v1/alerts", headers=bearer(api.tokens[CVS])).get_json()["alerts"]
     assert [a["partner_id"] for a in own] == [CVS]
     assert alerts.count_alerts(hub.engine) == 2
+
+
+def test_an_auditor_reads_everything_and_changes_nothing(client: FlaskClient, hub: Hub) -> None:
+    api = standard_alliance(client, hub)
+    api.upload_rows(CVS, "f-1", [earn("m-1", 100)])
+    carol = bearer(issue_api_token(engine=hub.engine, now=hub.now(), principal="auditor", holder="carol"))
+    for path in (
+        "/partners",
+        "/audit-log",
+        "/audit-log/verify",
+        "/alerts",
+        "/contracts",
+        f"/partners/{CVS}/files/f-1/ack",
+        "/periods",
+    ):
+        assert client.get("/api/v1" + path, headers=carol).status_code == 200, path
+    assert client.get("/api/v1/alerts", headers=carol).get_json() == api.get("/alerts").get_json()
+    body = {"partner_id": "tea", "name": "茶语", "roles": ["fulfiller"], "category": "tea"}
+    with unchanged(hub):
+        assert_error(client.post("/api/v1/partners", json=body, headers=carol), 403, "AUDITOR_READ_ONLY")
+        assert_error(client.post(f"/api/v1/periods/{PERIOD}/close", headers=carol), 403, "AUDITOR_READ_ONLY")
+    (issued,) = [e for e in _entries(api, subject="credential:auditor")]
+    assert issued["after"] == {"principal": "auditor", "holder": "carol"}
+
+
+def test_auditor_is_a_reserved_partner_id(client: FlaskClient, hub: Hub) -> None:
+    api = standard_alliance(client, hub)
+    body = {"partner_id": "auditor", "name": "x", "roles": ["issuer"], "category": "x"}
+    assert_error(api.post("/partners", json=body), 422)
