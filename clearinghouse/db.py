@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -173,19 +174,47 @@ FOR EACH ROW EXECUTE FUNCTION clearinghouse_append_only();
 """
 
 
+_SQLITE_CATALOG = """
+CREATE TRIGGER IF NOT EXISTS {table}_catalog_{name} AFTER {op} ON {table}
+BEGIN UPDATE catalog_version SET version = version + 1 WHERE id = 1; END
+"""
+
+_PG_CATALOG_FUNCTION = """
+CREATE OR REPLACE FUNCTION clearinghouse_catalog_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN UPDATE catalog_version SET version = version + 1 WHERE id = 1; RETURN NULL; END $$;
+"""
+_PG_CATALOG = """
+DROP TRIGGER IF EXISTS {table}_catalog ON {table};
+CREATE TRIGGER {table}_catalog AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}
+FOR EACH STATEMENT EXECUTE FUNCTION clearinghouse_catalog_changed();
+"""
+
+
 def create_schema(engine: Engine) -> None:
-    """Create tables and append-only triggers (idempotent)."""
+    """Create tables, append-only triggers and the catalog's change counter with its triggers (idempotent).
+
+    The counter starts at a random value, so a cache made on one database never matches another's."""
     SQLModel.metadata.create_all(engine)
+    start = secrets.randbelow(1 << 40) * 1_000_000
     with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO catalog_version (id, version) VALUES (1, :v) ON CONFLICT (id) DO NOTHING"), {"v": start}
+        )
         if engine.dialect.name == "sqlite":
             for table in tables.APPEND_ONLY_TABLES:
                 for statement in _SQLITE_APPEND_ONLY.format(table=table).split(";\n"):
                     if statement.strip():
                         connection.exec_driver_sql(statement)
+            for table in tables.CATALOG_TABLES:
+                for op in ("INSERT", "UPDATE", "DELETE"):
+                    connection.exec_driver_sql(_SQLITE_CATALOG.format(table=table, name=op.lower(), op=op))
         else:
             connection.exec_driver_sql(_PG_FUNCTION)
             for table in tables.APPEND_ONLY_TABLES:
                 connection.exec_driver_sql(_PG_APPEND_ONLY.format(table=table))
+            connection.exec_driver_sql(_PG_CATALOG_FUNCTION)
+            for table in tables.CATALOG_TABLES:
+                connection.exec_driver_sql(_PG_CATALOG.format(table=table))
 
 
 class UnitOfWork:
@@ -221,6 +250,13 @@ def unit_of_work(engine: Engine, *, read_only: bool = False) -> Iterator[UnitOfW
         yield uow
     finally:
         uow.close()
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only (no write lock on SQLite), rolled back when done."""
+    with engine.execution_options(**{_READ_ONLY: True}).connect() as connection:
+        yield connection
 
 
 def allocate_ids(connection: Connection, table: str, count: int) -> list[int]:

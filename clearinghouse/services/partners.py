@@ -11,7 +11,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from clearinghouse.db import unit_of_work
+from clearinghouse import catalog
+from clearinghouse.db import read_connection, unit_of_work
 from clearinghouse.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from clearinghouse.queries import partner_from_row
 from clearinghouse.tables import ApiCredentialRow, PartnerKeyRow, PartnerRow
@@ -172,11 +173,13 @@ def issue_partner_token(*, engine: Engine, now: datetime, partner_id: str) -> st
 
 
 def authenticate(*, engine: Engine, token: str) -> str:
-    """The principal a bearer token belongs to."""
-    with unit_of_work(engine, read_only=True) as uow:
-        row = uow.session.scalars(
-            select(ApiCredentialRow).where(col(ApiCredentialRow.token_sha256) == _digest(token))
-        ).first()
-        if row is None or row.revoked_at is not None:
-            raise Unauthorized("unknown or revoked API token", code="TOKEN_INVALID")
-        return row.principal
+    """The principal a bearer token belongs to. Tokens already seen come from this process's catalog, which
+    is good only while nothing in it changed (``clearinghouse.catalog``): a revocation counts at once."""
+    digest = _digest(token)
+    principal = catalog.cached_principal(engine, digest)
+    if principal is None:
+        with read_connection(engine) as connection:
+            principal = catalog.principal_of(connection, digest)
+    if principal is None:
+        raise Unauthorized("unknown or revoked API token", code="TOKEN_INVALID")
+    return principal
