@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
+from clearinghouse.db import driver_execute
 from clearinghouse.queries import active_contracts, all_partners, closed_periods
 from contracts.terms import ContractTerms
 from partners.model import Partner
@@ -42,8 +43,8 @@ _CACHE: weakref.WeakKeyDictionary[Any, Catalog] = weakref.WeakKeyDictionary()
 
 def version(connection: Connection) -> int | None:
     """The catalog's version as this connection sees it now (``None`` on a database without the counter)."""
-    value = connection.exec_driver_sql("SELECT version FROM catalog_version WHERE id = 1").scalar()
-    return None if value is None else int(value)
+    rows = driver_execute(connection, "SELECT version FROM catalog_version WHERE id = 1")
+    return int(rows[0][0]) if rows else None
 
 
 def current(connection: Connection) -> Catalog:

@@ -16,12 +16,13 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel
 
 import clearinghouse.nonce_table  # noqa: F401  (its table, for create_all)
@@ -141,13 +142,13 @@ def _sqlite_engine(config: Config) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get(_READ_ONLY, False):
-            connection.exec_driver_sql("BEGIN")
+            _on_driver(connection, "BEGIN", ())
             return
         lock: _WriterLock | None = getattr(connection.connection.dbapi_connection, "writer_lock", None)
         if lock is not None:
             lock.acquire()
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _on_driver(connection, "BEGIN IMMEDIATE", ())
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -252,6 +253,34 @@ def unit_of_work(engine: Engine, *, read_only: bool = False) -> Iterator[UnitOfW
         uow.close()
 
 
+def driver_execute(
+    connection: Connection, sql: str, params: Sequence[Any] = (), *, many: bool = False
+) -> list[tuple[Any, ...]]:
+    """Run one statement straight on the driver's cursor, inside ``connection``'s transaction (begun first if
+    it is not yet), and return its rows (none for a statement without a result). None of SQLAlchemy's
+    per-statement work, for the real-time path's short statements; a driver error comes back as SQLAlchemy's
+    (``IntegrityError``, ``OperationalError`` ...), as through ``exec_driver_sql``. ``many``: executemany."""
+    if not connection.in_transaction():
+        connection.begin()
+    return _on_driver(connection, sql, params, many=many)
+
+
+def _on_driver(connection: Connection, sql: str, params: Sequence[Any], *, many: bool = False) -> list[tuple[Any, ...]]:
+    cursor = connection.connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(
+            sql, params, error, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect
+        ) from error
+    finally:
+        cursor.close()
+
+
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
     """A connection for reads only (no write lock on SQLite), rolled back when done."""
@@ -268,7 +297,7 @@ def allocate_ids(connection: Connection, table: str, count: int) -> list[int]:
     if count <= 0:
         return []
     if connection.dialect.name == "sqlite":
-        start = int(connection.execute(text(f"SELECT coalesce(max(id), 0) + 1 FROM {table}")).scalar_one())
+        start = int(driver_execute(connection, f"SELECT coalesce(max(id), 0) + 1 FROM {table}")[0][0])
         return list(range(start, start + count))
     rows = connection.execute(
         text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),

@@ -24,6 +24,11 @@ CAP_SPACE = 0x43484350  # "CHCP"
 REFERENCE_SPACE = 0x43485246  # "CHRF"
 
 
+def takes_locks(connection: Connection) -> bool:
+    """Whether this backend needs these locks (SQLite's writers are serialised already)."""
+    return connection.dialect.name == "postgresql"
+
+
 def lock_clearing(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLEARING_LOCK})

@@ -19,14 +19,32 @@ from sqlmodel import Session, col
 
 from clearinghouse import catalog
 from clearinghouse.catalog import Catalog
-from clearinghouse.db import allocate_ids, unit_of_work
+from clearinghouse.db import allocate_ids, driver_execute, unit_of_work
 from clearinghouse.errors import ClearinghouseError, Conflict, Forbidden, InvalidRequest, NotFound
-from clearinghouse.locks import lock_cap, lock_clearing, lock_member
-from clearinghouse.posting import RECORD_COLUMNS, Source, bulk_insert, db_time, load_book, post_transfers
+from clearinghouse.locks import lock_cap, lock_clearing, lock_member, takes_locks
+from clearinghouse.posting import (
+    RECORD_COLUMNS,
+    Source,
+    bulk_insert,
+    db_time,
+    load_book,
+    post_transfers,
+    redeemed_in_period,
+)
 from clearinghouse.tables import AuthorizationRow, RefundRow
 from contracts.terms import ContractTerms, terms_from_json, to_fen
 from settlement import ledger
-from settlement.clearing import Accepted, ClearingContext, Original, Refused, approve_redemption, clear, keys_for
+from settlement.clearing import (
+    Accepted,
+    BookKeys,
+    ClearingBook,
+    ClearingContext,
+    Original,
+    Refused,
+    approve_redemption,
+    clear,
+    keys_for,
+)
 from settlement.periods import Period, settlement_period
 from settlement.records import RecordKind, RecordRef, SettlementRecord
 
@@ -168,8 +186,8 @@ def _find(connection: Connection, fulfiller_id: str, reference: str, *, for_upda
     )
     if for_update and connection.dialect.name == "postgresql":
         sql += " FOR UPDATE"
-    row = connection.exec_driver_sql(sql, (fulfiller_id, reference)).first()
-    return None if row is None else _hold(tuple(row))
+    rows = driver_execute(connection, sql, (fulfiller_id, reference))
+    return _hold(rows[0]) if rows else None
 
 
 def _insert_hold(connection: Connection, values: dict[str, object]) -> int:
@@ -180,13 +198,14 @@ def _insert_hold(connection: Connection, values: dict[str, object]) -> int:
         f"INSERT INTO authorization_hold ({', '.join(names)})"
         f" VALUES ({', '.join([_mark(connection)] * len(names))}) RETURNING id"
     )
-    return int(connection.exec_driver_sql(sql, tuple(row)).scalar_one())
+    return int(driver_execute(connection, sql, tuple(row))[0][0])
 
 
 def _close(connection: Connection, hold: Hold, status: str, now: datetime, captured_points: int = 0) -> Hold:
     """Record the hold's end (captured or voided); returns it as it now stands."""
     mark = _mark(connection)
-    connection.exec_driver_sql(
+    driver_execute(
+        connection,
         f"UPDATE authorization_hold SET status = {mark}, captured_points = {mark}, closed_at = {mark}"
         f" WHERE id = {mark}",
         (status, captured_points, db_time(connection, now), hold.id),
@@ -232,9 +251,10 @@ def authorize(
             offer_ref=request.offer_ref,
         )
         context = _context(catalog.current(connection), fulfiller_id, now, zone_name)
-        if _capped(context, request.issuer_id, fulfiller_id):
+        capped = _capped(context, request.issuer_id, fulfiller_id)
+        if capped:
             lock_cap(connection, request.issuer_id, fulfiller_id)
-        book = load_book(connection, reporter_id=fulfiller_id, keys=keys_for([record], context.zone), terms_by_pk={})
+        book = _hold_book(connection, keys_for([record], context.zone), capped=capped)
         approval = approve_redemption(record, context, book)
         if isinstance(approval, Refused):
             raise AuthorizationRefused(approval.message, code=approval.code)
@@ -267,6 +287,20 @@ def authorize(
         view = _view(row)
         uow.commit()
     return view
+
+
+def _hold_book(connection: Connection, keys: BookKeys, *, capped: bool) -> ClearingBook:
+    """What one hold's rules read: the member's balance, and what the period's cap has used (only read when a
+    cap applies; without one the rules never look at it)."""
+    ((issuer_id, member_token),) = keys.balances
+    code = ledger.member_account(issuer_id, member_token).code
+    rows = driver_execute(connection, f"SELECT credits - debits FROM account WHERE code = {_mark(connection)}", (code,))
+    balance = rows[0][0] if rows else 0
+    used = redeemed_in_period(connection, keys.redeemed_in_period) if capped else {}
+    return ClearingBook(
+        balances={(issuer_id, member_token): int(balance or 0)},
+        redeemed_in_period={key: used.get(key, 0) for key in keys.redeemed_in_period},
+    )
 
 
 def _capped(context: ClearingContext, issuer_id: str, fulfiller_id: str) -> bool:
@@ -316,7 +350,7 @@ def capture(
     with the same amount answers the same."""
     with unit_of_work(engine) as uow:
         connection = uow.connection
-        seen = _find(connection, fulfiller_id, reference, for_update=False)
+        seen = _find(connection, fulfiller_id, reference, for_update=False) if takes_locks(connection) else None
         if seen is not None:  # its member's lock before the row's, in the order every real-time call takes them
             lock_member(connection, seen.issuer_id, seen.member_token)
         row = _open(connection, fulfiller_id, reference)
