@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select, text, tuple_
 
+from clearinghouse.db import driver_execute
 from clearinghouse.tables import AccountRow, ClearingRecordRow, LedgerTransferRow, SettlementFileRow
 from contracts.terms import ContractTerms
 from settlement import ledger
@@ -48,7 +49,7 @@ def load_book(
     return ClearingBook(
         balances=_balances(connection, keys.balances),
         originals=_originals(connection, reporter_id, keys.originals, terms_by_pk),
-        redeemed_in_period=_redeemed(connection, keys.redeemed_in_period),
+        redeemed_in_period=redeemed_in_period(connection, keys.redeemed_in_period),
         captures=_captures(connection, reporter_id, keys.captures),
         families=_memberships(connection, keys.family_members),
     )
@@ -179,7 +180,9 @@ def _reversed_sums(connection: Connection, original_ids: list[int]) -> dict[int,
     return sums
 
 
-def _redeemed(connection: Connection, wanted: frozenset[tuple[str, str, Period]]) -> dict[tuple[str, str, Period], int]:
+def redeemed_in_period(
+    connection: Connection, wanted: frozenset[tuple[str, str, Period]]
+) -> dict[tuple[str, str, Period], int]:
     """Points redeemed per (issuer, fulfiller, period), counting real-time holds from the moment they are made."""
     used: dict[tuple[str, str, Period], int] = {}
     query = text(
@@ -236,7 +239,7 @@ def bulk_insert(
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_placeholders(connection, len(columns))})"
     if ignore_conflicts_on:
         sql += f" ON CONFLICT ({ignore_conflicts_on}) DO NOTHING"
-    connection.exec_driver_sql(sql, rows)
+    driver_execute(connection, sql, rows, many=True)
 
 
 def _stored_text(value: str, limit: int = 128) -> str:
@@ -352,12 +355,14 @@ def post_transfers(
         ],
     )
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(
+    driver_execute(
+        connection,
         f"UPDATE account SET debits = debits + {mark}, credits = credits + {mark} WHERE code = {mark}",
         [
             (debits, credits, account.code)
             for account, (debits, credits) in sorted(deltas.items(), key=lambda kv: kv[0].code)
         ],
+        many=True,
     )
 
 

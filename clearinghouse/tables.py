@@ -99,6 +99,17 @@ class ApiCredentialRow(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
+class CatalogVersionRow(SQLModel, table=True):
+    """One row whose ``version`` every change to partners, keys, API tokens, contracts, their signatures or
+    period closes moves on, in the same transaction (triggers in ``db.py``): what a process's cache of
+    them (``clearinghouse.catalog``) is checked against on every request."""
+
+    __tablename__ = "catalog_version"
+
+    id: int = Field(sa_column=Column(Integer(), primary_key=True, autoincrement=False))
+    version: int = Field(sa_column=Column(BigInteger(), nullable=False))
+
+
 # ------------------------------------------------------------------ contracts
 class ContractRow(SQLModel, table=True):
     """One version of a contract; its canonical bytes are what every party signs. Never updated."""
@@ -445,6 +456,17 @@ class AuditLogRow(SQLModel, table=True):
     prev_hash: str = Field(max_length=64)
     row_hash: str = Field(max_length=64)
 
+
+# Every change to these moves ``catalog_version`` on (what ``clearinghouse.catalog`` caches comes from them).
+CATALOG_TABLES = (
+    "partner",
+    "partner_key",
+    "api_credential",
+    "contract",
+    "contract_party",
+    "contract_signature",
+    "period_close",
+)
 
 APPEND_ONLY_TABLES = (
     "alert",

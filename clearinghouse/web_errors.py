@@ -4,8 +4,10 @@ kind calls for. Nothing a client sends can produce a 500 except a genuine bug, w
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from clearinghouse.errors import DOMAIN_ERRORS, DomainError, error_body, http_status
@@ -15,6 +17,11 @@ log = logging.getLogger(__name__)
 
 def _json(status: int, body: dict[str, object]) -> tuple[Response, int]:
     return jsonify(body), status
+
+
+def _database_busy(error: BaseException) -> bool:
+    original = error.orig if isinstance(error, DBAPIError) else error
+    return isinstance(original, sqlite3.OperationalError) and "locked" in str(original)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -39,5 +46,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[Response, int]:
+        if _database_busy(error):  # another writer held SQLite past the busy timeout: retry later, not a bug
+            response, _ = _json(503, {"code": "DATABASE_BUSY", "message": "the hub is busy; nothing was changed"})
+            response.headers["Retry-After"] = "1"
+            return response, 503
         log.exception("unhandled error")
         return _json(500, {"code": "INTERNAL", "message": "internal error; nothing was changed"})

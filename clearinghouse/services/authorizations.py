@@ -9,22 +9,42 @@ ones — and gives back what it did not capture. Every step is idempotent by (fu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select, text
 from sqlmodel import Session, col
 
-from clearinghouse.db import allocate_ids, unit_of_work
+from clearinghouse import audit, catalog
+from clearinghouse.catalog import Catalog
+from clearinghouse.db import allocate_ids, driver_execute, unit_of_work
 from clearinghouse.errors import ClearinghouseError, Conflict, Forbidden, InvalidRequest, NotFound
-from clearinghouse.locks import lock_clearing
-from clearinghouse.posting import RECORD_COLUMNS, Source, bulk_insert, db_time, load_book, post_transfers
-from clearinghouse.queries import active_contracts, all_partners, closed_periods, terms_of
-from clearinghouse.tables import AuthorizationRow, ContractRow, RefundRow
-from contracts.terms import to_fen
+from clearinghouse.locks import lock_cap, lock_clearing, lock_member, takes_locks
+from clearinghouse.posting import (
+    RECORD_COLUMNS,
+    Source,
+    bulk_insert,
+    db_time,
+    load_book,
+    post_transfers,
+    redeemed_in_period,
+)
+from clearinghouse.tables import AuthorizationRow, RefundRow
+from contracts.terms import ContractTerms, terms_from_json, to_fen
 from settlement import ledger
-from settlement.clearing import Accepted, ClearingContext, Original, Refused, approve_redemption, clear, keys_for
+from settlement.clearing import (
+    Accepted,
+    BookKeys,
+    ClearingBook,
+    ClearingContext,
+    Original,
+    Refused,
+    approve_redemption,
+    clear,
+    keys_for,
+)
 from settlement.periods import Period, settlement_period
 from settlement.records import RecordKind, RecordRef, SettlementRecord
 
@@ -80,7 +100,57 @@ def _check_request(request: AuthorizationRequest) -> None:
     _text(request.offer_ref, "offer_ref", 128, required=False)
 
 
-def _view(row: AuthorizationRow, value_fen: int | None = None) -> AuthorizationView:
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """An ``authorization_hold`` row as the real-time path reads it (driver-level, no ORM object)."""
+
+    id: int
+    fulfiller_id: str
+    reference: str
+    issuer_id: str
+    member_token: str
+    category: str
+    offer_ref: str
+    face_value_fen: int
+    points: int
+    captured_points: int
+    status: str
+    business_time: datetime
+    business_period: str
+    contract_pk: int
+    created_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+
+
+_HOLD_COLUMNS = (
+    "id", "fulfiller_id", "reference", "issuer_id", "member_token", "category", "offer_ref", "face_value_fen",
+    "points", "captured_points", "status", "business_time", "business_period", "contract_pk", "created_at",
+    "expires_at", "closed_at",
+)  # fmt: skip
+_HOLD_TIMES = frozenset({"business_time", "created_at", "expires_at", "closed_at"})
+
+
+def _mark(connection: Connection) -> str:
+    return "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+
+def _from_db_time(value: object) -> datetime:
+    """A stored time back as aware UTC (SQLite keeps naive UTC text, PostgreSQL an aware timestamp)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _hold(values: tuple[object, ...]) -> Hold:
+    fields = {
+        name: (_from_db_time(value) if name in _HOLD_TIMES and value is not None else value)
+        for name, value in zip(_HOLD_COLUMNS, values, strict=True)
+    }
+    return Hold(**fields)  # type: ignore[arg-type]
+
+
+def _view(row: Hold | AuthorizationRow, value_fen: int | None = None) -> AuthorizationView:
     return AuthorizationView(
         row.reference,
         row.fulfiller_id,
@@ -98,7 +168,7 @@ def _view(row: AuthorizationRow, value_fen: int | None = None) -> AuthorizationV
     )
 
 
-def _same_request(row: AuthorizationRow, request: AuthorizationRequest) -> bool:
+def _same_request(row: Hold, request: AuthorizationRequest) -> bool:
     return (row.issuer_id, row.member_token, row.points, row.category, row.offer_ref, row.face_value_fen) == (
         request.issuer_id,
         request.member_token,
@@ -109,11 +179,38 @@ def _same_request(row: AuthorizationRow, request: AuthorizationRequest) -> bool:
     )
 
 
-def _find(session: Session, fulfiller_id: str, reference: str) -> AuthorizationRow | None:
-    query = select(AuthorizationRow).where(
-        col(AuthorizationRow.fulfiller_id) == fulfiller_id, col(AuthorizationRow.reference) == reference
+def _find(connection: Connection, fulfiller_id: str, reference: str, *, for_update: bool = True) -> Hold | None:
+    mark = _mark(connection)
+    sql = (
+        f"SELECT {', '.join(_HOLD_COLUMNS)} FROM authorization_hold WHERE fulfiller_id = {mark} AND reference = {mark}"
     )
-    return session.scalars(query.with_for_update()).first()
+    if for_update and connection.dialect.name == "postgresql":
+        sql += " FOR UPDATE"
+    rows = driver_execute(connection, sql, (fulfiller_id, reference))
+    return _hold(rows[0]) if rows else None
+
+
+def _insert_hold(connection: Connection, values: dict[str, object]) -> int:
+    names = [name for name in _HOLD_COLUMNS if name != "id"]
+    row = [db_time(connection, v) if n in _HOLD_TIMES and isinstance(v, datetime) else v for n, v in values.items()]
+    assert list(values) == names
+    sql = (
+        f"INSERT INTO authorization_hold ({', '.join(names)})"
+        f" VALUES ({', '.join([_mark(connection)] * len(names))}) RETURNING id"
+    )
+    return int(driver_execute(connection, sql, tuple(row))[0][0])
+
+
+def _close(connection: Connection, hold: Hold, status: str, now: datetime, captured_points: int = 0) -> Hold:
+    """Record the hold's end (captured or voided); returns it as it now stands."""
+    mark = _mark(connection)
+    driver_execute(
+        connection,
+        f"UPDATE authorization_hold SET status = {mark}, captured_points = {mark}, closed_at = {mark}"
+        f" WHERE id = {mark}",
+        (status, captured_points, db_time(connection, now), hold.id),
+    )
+    return replace(hold, status=status, captured_points=captured_points, closed_at=now)
 
 
 def authorize(
@@ -128,8 +225,15 @@ def authorize(
     """Hold ``request.points`` of the member for ``hold_for``; refused with the rules' reason code otherwise."""
     _check_request(request)
     with unit_of_work(engine) as uow:
-        lock_clearing(uow.connection)
-        existing = _find(uow.session, fulfiller_id, request.reference)
+        connection = uow.connection
+        lock_member(
+            connection,
+            request.issuer_id,
+            request.member_token,
+            fulfiller_id=fulfiller_id,
+            reference=request.reference,
+        )
+        existing = _find(connection, fulfiller_id, request.reference)
         if existing is not None:
             if not _same_request(existing, request):
                 raise Conflict("that reference was used for another authorization", code="AUTH_REFERENCE_REUSED")
@@ -146,65 +250,112 @@ def authorize(
             category=request.category,
             offer_ref=request.offer_ref,
         )
-        context = _context(uow.session, fulfiller_id, now, zone_name)
-        book = load_book(
-            uow.connection, reporter_id=fulfiller_id, keys=keys_for([record], context.zone), terms_by_pk={}
-        )
+        context = _context(catalog.current(connection), fulfiller_id, now, zone_name)
+        capped = _capped(context, request.issuer_id, fulfiller_id)
+        if capped:
+            lock_cap(connection, request.issuer_id, fulfiller_id)
+        book = _hold_book(connection, keys_for([record], context.zone), capped=capped)
         approval = approve_redemption(record, context, book)
         if isinstance(approval, Refused):
             raise AuthorizationRefused(approval.message, code=approval.code)
-        row = AuthorizationRow(
-            fulfiller_id=fulfiller_id,
-            reference=request.reference,
-            issuer_id=request.issuer_id,
-            member_token=request.member_token,
-            category=request.category,
-            offer_ref=request.offer_ref,
-            face_value_fen=request.face_value_fen,
-            points=request.points,
-            captured_points=0,
-            status="HELD",
-            business_time=now,
-            business_period=str(approval.business_period),
-            contract_pk=approval.contract.pk,
-            created_at=now,
-            expires_at=now + hold_for,
-        )
-        uow.session.add(row)
-        uow.session.flush()
-        assert row.id is not None
+        values: dict[str, object] = {
+            "fulfiller_id": fulfiller_id,
+            "reference": request.reference,
+            "issuer_id": request.issuer_id,
+            "member_token": request.member_token,
+            "category": request.category,
+            "offer_ref": request.offer_ref,
+            "face_value_fen": request.face_value_fen,
+            "points": request.points,
+            "captured_points": 0,
+            "status": "HELD",
+            "business_time": now,
+            "business_period": str(approval.business_period),
+            "contract_pk": approval.contract.pk,
+            "created_at": now,
+            "expires_at": now + hold_for,
+            "closed_at": None,
+        }
+        row = Hold(id=_insert_hold(connection, values), **values)  # type: ignore[arg-type]
         member = ledger.member_account(request.issuer_id, request.member_token)
         held = ledger.held_account(request.issuer_id, fulfiller_id)
         post_transfers(
-            uow.connection,
+            connection,
             [(Source(authorization_id=row.id), HOLD_LEG, t) for t in ledger.transfer(member, held, request.points)],
             now=now,
         )
         view = _view(row)
+        _audit(connection, fulfiller_id, "authorization.hold", view, now, before=None)
         uow.commit()
     return view
 
 
-def _context(session: Session, reporter_id: str, now: datetime, zone_name: str) -> ClearingContext:
+def _audit(
+    connection: Connection, actor: str, action: str, view: AuthorizationView, now: datetime, *, before: str | None
+) -> None:
+    """The till's action in the audit trail (the member by its opaque token only, as the hub knows it)."""
+    audit.append(
+        connection,
+        actor=actor,
+        action=action,
+        subject=f"authorization:{view.fulfiller_id}:{view.reference}",
+        now=now,
+        before=None if before is None else {"status": before},
+        after={
+            "status": view.status,
+            "issuer_id": view.issuer_id,
+            "member_token": view.member_token,
+            "points": view.points,
+            "captured_points": view.captured_points,
+            "value_fen": view.value_fen,
+        },
+    )
+
+
+def _hold_book(connection: Connection, keys: BookKeys, *, capped: bool) -> ClearingBook:
+    """What one hold's rules read: the member's balance, and what the period's cap has used (only read when a
+    cap applies; without one the rules never look at it)."""
+    ((issuer_id, member_token),) = keys.balances
+    code = ledger.member_account(issuer_id, member_token).code
+    rows = driver_execute(connection, f"SELECT credits - debits FROM account WHERE code = {_mark(connection)}", (code,))
+    balance = rows[0][0] if rows else 0
+    used = redeemed_in_period(connection, keys.redeemed_in_period) if capped else {}
+    return ClearingBook(
+        balances={(issuer_id, member_token): int(balance or 0)},
+        redeemed_in_period={key: used.get(key, 0) for key in keys.redeemed_in_period},
+    )
+
+
+def _capped(context: ClearingContext, issuer_id: str, fulfiller_id: str) -> bool:
+    """Whether any active contract of the issuer caps what the fulfiller may redeem per period."""
+    return any(
+        terms.fulfiller_id == fulfiller_id and terms.cap_points_per_period is not None
+        for contract in context.contracts
+        if contract.terms.issuer_id == issuer_id
+        for terms in contract.terms.fulfillers
+    )
+
+
+def _context(current: Catalog, reporter_id: str, now: datetime, zone_name: str) -> ClearingContext:
     return ClearingContext(
         reporter_id=reporter_id,
         file_id="",
-        partners=all_partners(session),
-        contracts=tuple(active_contracts(session)),
-        closed_periods=closed_periods(session),
+        partners=current.partners,
+        contracts=current.contracts,
+        closed_periods=current.closed_periods,
         zone=ZoneInfo(zone_name),
         received_at=now,
     )
 
 
-def _open(session: Session, fulfiller_id: str, reference: str) -> AuthorizationRow:
-    row = _find(session, fulfiller_id, reference)
-    if row is None or row.id is None:
+def _open(connection: Connection, fulfiller_id: str, reference: str) -> Hold:
+    row = _find(connection, fulfiller_id, reference)
+    if row is None:
         raise NotFound(f"no authorization {reference!r} of {fulfiller_id!r}", code="AUTH_NOT_FOUND")
     return row
 
 
-def _release(connection: Connection, row: AuthorizationRow, points: int, now: datetime) -> None:
+def _release(connection: Connection, row: Hold | AuthorizationRow, points: int, now: datetime) -> None:
     assert row.id is not None
     member = ledger.member_account(row.issuer_id, row.member_token)
     held = ledger.held_account(row.issuer_id, row.fulfiller_id)
@@ -221,42 +372,50 @@ def capture(
     """Capture ``points`` (default: all) of a live hold; the rest goes back to the member. Capturing again
     with the same amount answers the same."""
     with unit_of_work(engine) as uow:
-        lock_clearing(uow.connection)
-        row = _open(uow.session, fulfiller_id, reference)
+        connection = uow.connection
+        seen = _find(connection, fulfiller_id, reference, for_update=False) if takes_locks(connection) else None
+        if seen is not None:  # its member's lock before the row's, in the order every real-time call takes them
+            lock_member(connection, seen.issuer_id, seen.member_token)
+        row = _open(connection, fulfiller_id, reference)
         amount = row.points if points is None else points
         if row.status == "CAPTURED":
             if amount != row.captured_points:
                 raise Conflict("already captured with another amount", code="AUTH_ALREADY_CAPTURED")
-            return _view(row, _captured_value(uow.connection, row))
+            return _view(row, _captured_value(connection, row))
         _check_live(row, now)
         if not 0 < amount <= row.points:
             raise AuthorizationRefused(f"capture 1..{row.points} points", code="AUTH_CAPTURE_INVALID")
-        value = _post_capture(uow.session, row, amount, now, closed_periods(uow.session))
+        value = _post_capture(connection, row, amount, now, catalog.current(connection))
         if amount < row.points:
-            _release(uow.connection, row, row.points - amount, now)
-        row.status, row.captured_points, row.closed_at = "CAPTURED", amount, now
-        uow.session.flush()
-        view = _view(row, value)
+            _release(connection, row, row.points - amount, now)
+        view = _view(_close(connection, row, "CAPTURED", now, captured_points=amount), value)
+        _audit(connection, fulfiller_id, "authorization.capture", view, now, before=row.status)
         uow.commit()
     return view
 
 
-def _check_live(row: AuthorizationRow, now: datetime) -> None:
+def _check_live(row: Hold, now: datetime) -> None:
     if row.status != "HELD":
         raise Conflict(f"the authorization is {row.status.lower()}", code=f"AUTH_{row.status}")
     if now >= row.expires_at:
         raise Conflict("the hold has expired", code="AUTH_EXPIRED")
 
 
-def _post_capture(
-    session: Session, row: AuthorizationRow, points: int, now: datetime, closed: frozenset[Period]
-) -> int:
+def _terms(connection: Connection, current: Catalog, contract_pk: int) -> ContractTerms:
+    """A contract version's terms: from the catalog (every countersigned version), else from its row."""
+    terms = current.terms_by_pk.get(contract_pk)
+    if terms is not None:
+        return terms
+    canonical = connection.exec_driver_sql(
+        f"SELECT canonical FROM contract WHERE id = {_mark(connection)}", (contract_pk,)
+    ).scalar_one()
+    return terms_from_json(json.loads(bytes(canonical).decode("utf-8")))
+
+
+def _post_capture(connection: Connection, row: Hold, points: int, now: datetime, current: Catalog) -> int:
     """The capture as a REDEEM clearing record with its transfers: burnt points, and the issuer's debt."""
-    assert row.id is not None
-    connection = session.connection()
-    contract = session.get(ContractRow, row.contract_pk)
-    assert contract is not None
-    terms = terms_of(contract)
+    closed = current.closed_periods
+    terms = _terms(connection, current, row.contract_pk)
     fulfiller_terms = terms.fulfiller(row.fulfiller_id)
     assert fulfiller_terms is not None
     value = to_fen(points, fulfiller_terms.rate_fen_per_point, terms.rounding)
@@ -296,7 +455,7 @@ def _insert_real_time_record(
     business_time: datetime,
     business_period: Period,
     settlement_period: Period,
-    row: AuthorizationRow,
+    row: Hold,
     points: int,
     amount_fen: int,
     value_fen: int,
@@ -337,7 +496,7 @@ def _insert_real_time_record(
     )
 
 
-def _captured_value(connection: Connection, row: AuthorizationRow) -> int | None:
+def _captured_value(connection: Connection, row: Hold | AuthorizationRow) -> int | None:
     value = connection.execute(
         text("SELECT value_fen FROM clearing_record WHERE authorization_id = :a"), {"a": row.id}
     ).scalar()
@@ -347,16 +506,16 @@ def _captured_value(connection: Connection, row: AuthorizationRow) -> int | None
 def void(*, engine: Engine, now: datetime, fulfiller_id: str, reference: str) -> AuthorizationView:
     """Give every held point back to the member; voiding again answers the same."""
     with unit_of_work(engine) as uow:
-        lock_clearing(uow.connection)
-        row = _open(uow.session, fulfiller_id, reference)
+        connection = uow.connection
+        lock_clearing(connection)
+        row = _open(connection, fulfiller_id, reference)
         if row.status == "VOIDED":
             return _view(row)
         if row.status != "HELD":
             raise Conflict(f"the authorization is {row.status.lower()}", code=f"AUTH_{row.status}")
-        _release(uow.connection, row, row.points, now)
-        row.status, row.closed_at = "VOIDED", now
-        uow.session.flush()
-        view = _view(row)
+        _release(connection, row, row.points, now)
+        view = _view(_close(connection, row, "VOIDED", now))
+        _audit(connection, fulfiller_id, "authorization.void", view, now, before=row.status)
         uow.commit()
     return view
 
@@ -376,6 +535,15 @@ def expire_holds(*, engine: Engine, now: datetime) -> int:
             _release(uow.connection, row, row.points, now)
             row.status, row.closed_at = "EXPIRED", now
         uow.session.flush()
+        if rows:
+            audit.append(
+                uow.connection,
+                actor="scheduler",
+                action="authorization.expire",
+                subject="authorizations",
+                now=now,
+                after={"expired": sorted(f"{row.fulfiller_id}:{row.reference}" for row in rows)},
+            )
         uow.commit()
     return len(rows)
 
@@ -419,7 +587,7 @@ def refund(
     _text(reference, "reference", 64)
     with unit_of_work(engine) as uow:
         lock_clearing(uow.connection)
-        auth = _open(uow.session, fulfiller_id, authorization_reference)
+        auth = _open(uow.connection, fulfiller_id, authorization_reference)
         done = uow.session.scalars(
             select(RefundRow).where(col(RefundRow.fulfiller_id) == fulfiller_id, col(RefundRow.reference) == reference)
         ).first()
@@ -437,11 +605,19 @@ def refund(
         uow.session.flush()
         _post_refund(uow.session, auth, row, now, zone_name)
         view = _refund_view(uow.connection, row, auth)
+        audit.append(
+            uow.connection,
+            actor=fulfiller_id,
+            action="authorization.refund",
+            subject=f"authorization:{fulfiller_id}:{authorization_reference}",
+            now=now,
+            after={"refund": reference, "points": points, "value_fen": view.value_fen},
+        )
         uow.commit()
     return view
 
 
-def _post_refund(session: Session, auth: AuthorizationRow, row: RefundRow, now: datetime, zone_name: str) -> None:
+def _post_refund(session: Session, auth: Hold, row: RefundRow, now: datetime, zone_name: str) -> None:
     """The refund as a REVERSAL of the capture record, through the same rules as a file's reversal."""
     connection = session.connection()
     original_ref = RecordRef("AUTH", auth.id or 0)
@@ -456,7 +632,7 @@ def _post_refund(session: Session, auth: AuthorizationRow, row: RefundRow, now: 
         amount_fen=0,
         original=original_ref,
     )
-    context = _context(session, auth.fulfiller_id, now, zone_name)
+    context = _context(catalog.current(connection), auth.fulfiller_id, now, zone_name)
     book = load_book(connection, reporter_id=auth.fulfiller_id, keys=keys_for([], context.zone), terms_by_pk={})
     book.balances[(auth.issuer_id, auth.member_token)] = _member_balance(connection, auth)
     book.originals[original_ref] = _capture_as_original(session, auth)
@@ -487,13 +663,13 @@ def _post_refund(session: Session, auth: AuthorizationRow, row: RefundRow, now: 
     )
 
 
-def _member_balance(connection: Connection, auth: AuthorizationRow) -> int:
+def _member_balance(connection: Connection, auth: Hold) -> int:
     code = ledger.member_account(auth.issuer_id, auth.member_token).code
     value = connection.execute(text("SELECT credits - debits FROM account WHERE code = :c"), {"c": code}).scalar()
     return int(value or 0)
 
 
-def _capture_as_original(session: Session, auth: AuthorizationRow) -> Original:
+def _capture_as_original(session: Session, auth: Hold) -> Original:
     """What is left to refund of the capture: its points and value less the refunds already made."""
     connection = session.connection()
     capture_id, value = connection.execute(
@@ -506,9 +682,7 @@ def _capture_as_original(session: Session, auth: AuthorizationRow) -> Original:
         ),
         {"c": capture_id},
     ).one()
-    contract = session.get(ContractRow, auth.contract_pk)
-    assert contract is not None
-    terms = terms_of(contract)
+    terms = _terms(connection, catalog.current(connection), auth.contract_pk)
     fulfiller_terms = terms.fulfiller(auth.fulfiller_id)
     return Original(
         record_id=int(capture_id),
@@ -525,7 +699,7 @@ def _capture_as_original(session: Session, auth: AuthorizationRow) -> Original:
     )
 
 
-def _refund_view(connection: Connection, row: RefundRow, auth: AuthorizationRow) -> RefundView:
+def _refund_view(connection: Connection, row: RefundRow, auth: Hold) -> RefundView:
     value, period = connection.execute(
         text("SELECT value_fen, settlement_period FROM clearing_record WHERE refund_id = :r"), {"r": row.id}
     ).one()

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from clearinghouse import audit
-from clearinghouse.db import unit_of_work
+from clearinghouse import audit, catalog
+from clearinghouse.db import read_connection, unit_of_work
 from clearinghouse.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from clearinghouse.queries import partner_from_row
 from clearinghouse.tables import ApiCredentialRow, PartnerKeyRow, PartnerRow
@@ -282,11 +282,15 @@ def authenticate(*, engine: Engine, token: str) -> str:
 
 
 def authenticate_credential(*, engine: Engine, token: str) -> Credential:
-    """The principal and the person a bearer token belongs to."""
-    with unit_of_work(engine, read_only=True) as uow:
-        row = uow.session.scalars(
-            select(ApiCredentialRow).where(col(ApiCredentialRow.token_sha256) == _digest(token))
-        ).first()
-        if row is None or row.revoked_at is not None:
-            raise Unauthorized("unknown or revoked API token", code="TOKEN_INVALID")
-        return Credential(row.principal, actor_of(row.principal, row.holder))
+    """The principal and the person a bearer token belongs to. Tokens already seen come from this process's
+    catalog, which is good only while nothing in it changed (``clearinghouse.catalog``): a revocation counts
+    at once."""
+    digest = _digest(token)
+    found = catalog.cached_principal(engine, digest)
+    if found is None:
+        with read_connection(engine) as connection:
+            found = catalog.principal_of(connection, digest)
+    if found is None:
+        raise Unauthorized("unknown or revoked API token", code="TOKEN_INVALID")
+    principal, holder = found
+    return Credential(principal, actor_of(principal, holder))

@@ -117,3 +117,21 @@ def test_auditor_is_a_reserved_partner_id(client: FlaskClient, hub: Hub) -> None
     api = standard_alliance(client, hub)
     body = {"partner_id": "auditor", "name": "x", "roles": ["issuer"], "category": "x"}
     assert_error(api.post("/partners", json=body), 422)
+
+
+def test_real_time_calls_are_audited_under_the_till(client: FlaskClient, hub: Hub) -> None:
+    api = standard_alliance(client, hub)
+    api.upload_rows(CVS, "f-1", [earn("m-1", 100)])
+    hold = {"reference": "T1", "issuer_id": CVS, "member_token": "m-1", "points": 40, "category": "cinema"}
+    assert api.post("/authorizations", who=CINEMA, json=hold).status_code == 201
+    assert api.post("/authorizations/T1/capture", who=CINEMA, json={"points": 30}).status_code == 200
+    assert api.post("/authorizations/T1/refunds", who=CINEMA, json={"reference": "R1", "points": 5}).status_code == 201
+    trail = _entries(api, subject=f"authorization:{CINEMA}:T1")
+    assert [(e["actor"], e["action"]) for e in trail] == [
+        (CINEMA, "authorization.hold"),
+        (CINEMA, "authorization.capture"),
+        (CINEMA, "authorization.refund"),
+    ]
+    assert trail[1]["before"] == {"status": "HELD"}
+    assert (trail[1]["after"]["status"], trail[1]["after"]["captured_points"]) == ("CAPTURED", 30)  # type: ignore[index]
+    assert api.get("/audit-log/verify").get_json()["ok"] is True
