@@ -14,4 +14,4 @@ def _no_nul_in_path() -> None:
         raise NotFound("no such resource", code="NOT_FOUND")
 
 
-from clearinghouse.api import authorizations, contracts, files, mall, partners, periods, spec  # noqa: E402, F401
+from clearinghouse.api import authorizations, budgets, contracts, files, mall, partners, periods, spec  # noqa: E402, F401

@@ -20,6 +20,7 @@ from clearinghouse.api.common import (
     time_field,
 )
 from clearinghouse.services import partners as service
+from clearinghouse.services.licences import LicenceStatus, licence_status
 from partners.model import Partner
 
 
@@ -32,6 +33,15 @@ def partner_json(partner: Partner) -> dict[str, Any]:
         "operates_online_platform": partner.operates_online_platform,
         "licence_number": partner.licence.number if partner.licence else None,
         "licence_expires_on": partner.licence.expires_on.isoformat() if partner.licence else None,
+    }
+
+
+def licence_json(status: LicenceStatus) -> dict[str, Any]:
+    """A partner with its RL4 state: whether its issuing is suspended (since which day)."""
+    return {
+        **partner_json(status.partner),
+        "issuing_suspended": status.issuing_suspended,
+        "suspended_since": status.suspended_since.isoformat() if status.suspended_since else None,
     }
 
 
@@ -75,7 +85,7 @@ def list_partners() -> dict[str, Any]:
 @authenticated
 def get_partner(partner_id: str) -> dict[str, Any]:
     require_self_or_admin(partner_id)
-    return partner_json(service.get_partner(engine=hub().engine, partner_id=partner_id))
+    return licence_json(licence_status(engine=hub().engine, partner_id=partner_id))
 
 
 @api.post("/partners/<partner_id>/keys")
