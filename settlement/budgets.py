@@ -47,7 +47,7 @@ def parse_point_cost(text: object) -> Decimal:
             f"point_cost_fen_per_point must be a decimal > 0 with at most 6 places, got {text[:40]!r}",
             code="BUDGET_POINT_COST_INVALID",
         )
-    return cost.normalize() if cost == cost.to_integral_value() else cost
+    return Decimal(format(cost.normalize(), "f"))  # one spelling: "0.5", "100", never "0.50" or "1E+2"
 
 
 def issued_value_fen(points: int, point_cost: Decimal) -> int:
