@@ -71,6 +71,11 @@ def _alliance(hub, key) -> None:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ),
     )
+    from clearinghouse.services.budgets import Declaration, declare_budget
+    from settlement.periods import Period
+
+    declaration = Declaration("cvs", Period(2026, 11), 10**12, Decimal("0.35"))  # RL3: EARNs need a budget
+    declare_budget(engine=hub.engine, now=hub.now(), actor="admin:bench", caller="admin", declaration=declaration)
     for party, party_key in (("cvs", key), ("cinema", cinema_key)):
         contracts.sign_contract(
             engine=hub.engine,

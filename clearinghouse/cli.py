@@ -351,6 +351,42 @@ def _moment(value: str, config: Config) -> datetime:
     return moment
 
 
+@main.command("budget-rollover")
+@click.argument("period", required=False)
+@click.pass_obj
+def budget_rollover(obj: Context, period: str | None) -> None:
+    """RL3: roll every issuer's latest budget into PERIOD (YYYY-MM; default: the current period)."""
+    from clearinghouse.services.budgets import roll_over_budgets
+    from settlement.periods import Period
+
+    hub = open_hub(obj.config())
+    rolled = roll_over_budgets(
+        engine=hub.engine,
+        now=hub.now(),
+        zone_name=hub.config.timezone,
+        period=Period.parse(period) if period else None,
+        actor="cli",
+    )
+    for item in rolled:
+        click.echo(
+            f"{item.issuer_id}: {item.from_period} → {item.to_period}, budget {item.budget_fen} fen"
+            f" (carried {item.carried_fen} fen)"
+        )
+    if not rolled:
+        click.echo("nothing to roll over")
+
+
+@main.command("licence-check")
+@click.pass_obj
+def licence_check(obj: Context) -> None:
+    """RL4: suspend the issuing of online platforms whose licence is out of date today (hub time zone)."""
+    from clearinghouse.services.licences import suspend_expired_licences
+
+    hub = open_hub(obj.config())
+    suspended = suspend_expired_licences(engine=hub.engine, now=hub.now(), zone_name=hub.config.timezone, actor="cli")
+    click.echo(f"suspended: {', '.join(suspended)}" if suspended else "no new suspension")
+
+
 @main.command()
 @click.option("--out", default="var/demo", show_default=True, type=click.Path(path_type=Path))
 @click.option(

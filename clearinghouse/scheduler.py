@@ -25,6 +25,8 @@ CLOSE_JOB_ID = "close-due-periods"
 EXPIRY_JOB_ID = "expire-holds"
 MONITOR_JOB_ID = "monitor-scan"
 POINTS_EXPIRY_JOB_ID = "expire-points"
+BUDGET_ROLLOVER_JOB_ID = "roll-over-budgets"  # RL3: 00:01 on the 1st, hub zone
+LICENCE_JOB_ID = "suspend-expired-licences"  # RL4: daily at 00:10, hub zone
 log = logging.getLogger(__name__)
 
 
@@ -106,6 +108,52 @@ def ensure_points_expiry_job(scheduler: BaseScheduler, config: Config) -> None:
     )
 
 
+def run_budget_rollover(database_url: str, timezone: str, hub_key_path: str) -> list[str]:
+    """The job (RL3): roll every issuer's budget into the period that has just begun (idempotent)."""
+    from clearinghouse.services.budgets import roll_over_budgets
+
+    config = load_config({"database_url": database_url, "timezone": timezone, "hub_key_path": hub_key_path})
+    hub = open_hub(config)
+    try:
+        rolled = roll_over_budgets(engine=hub.engine, now=utc_now(), zone_name=timezone)
+    finally:
+        hub.engine.dispose()
+    log.info("budget rollover: %s", ", ".join(f"{r.issuer_id} {r.to_period}" for r in rolled) or "nothing to roll")
+    return [r.issuer_id for r in rolled]
+
+
+def run_licence_check(database_url: str, timezone: str, hub_key_path: str) -> list[str]:
+    """The job (RL4): suspend the issuing of online platforms whose licence expired (idempotent)."""
+    from clearinghouse.services.licences import suspend_expired_licences
+
+    config = load_config({"database_url": database_url, "timezone": timezone, "hub_key_path": hub_key_path})
+    hub = open_hub(config)
+    try:
+        return suspend_expired_licences(engine=hub.engine, now=utc_now(), zone_name=timezone)
+    finally:
+        hub.engine.dispose()
+
+
+def ensure_red_line_jobs(scheduler: BaseScheduler, config: Config) -> None:
+    """The monthly budget rollover and the daily licence check, when the store does not hold them yet."""
+    if scheduler.get_job(BUDGET_ROLLOVER_JOB_ID) is None:
+        scheduler.add_job(
+            run_budget_rollover,
+            trigger=CronTrigger(day=1, hour=0, minute=1, timezone=config.zone),
+            id=BUDGET_ROLLOVER_JOB_ID,
+            name="roll marketing budgets over into the new period",
+            kwargs=_job_arguments(config),
+        )
+    if scheduler.get_job(LICENCE_JOB_ID) is None:
+        scheduler.add_job(
+            run_licence_check,
+            trigger=CronTrigger(hour=0, minute=10, timezone=config.zone),
+            id=LICENCE_JOB_ID,
+            name="suspend issuing on expired licences",
+            kwargs=_job_arguments(config),
+        )
+
+
 def configure(scheduler: BaseScheduler, config: Config) -> BaseScheduler:
     scheduler.configure(
         jobstores={"default": SQLAlchemyJobStore(url=_jobstore_url(config), tablename="apscheduler_jobs")},
@@ -125,6 +173,7 @@ def ensure_close_job(scheduler: BaseScheduler, config: Config) -> None:
     monitoring scan, every ``monitor_interval_minutes``):
     re-adding the close would reset its next fire time and forget a run missed while the hub was down."""
     ensure_points_expiry_job(scheduler, config)
+    ensure_red_line_jobs(scheduler, config)
     if scheduler.get_job(EXPIRY_JOB_ID) is None:
         scheduler.add_job(
             run_hold_expiry,

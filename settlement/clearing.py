@@ -18,6 +18,7 @@ from contracts.lifecycle import applicable_terms
 from contracts.terms import ContractTerms, FulfillerTerms, Rounding, is_cash_equivalent, is_points_purchase, to_fen
 from partners.model import Partner, Role
 from settlement import ledger
+from settlement.budgets import Budget, given_back_fen, issued_value_fen
 from settlement.families import Membership, pool_problem
 from settlement.ledger import Transfer
 from settlement.periods import Period, settlement_period
@@ -69,6 +70,8 @@ class ClearingContext:
     _program_memo: dict[tuple[str, date], ActiveContract | None] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # Issuers whose issuing is suspended (RL4: their licence expired; lifted by recording a new one).
+    suspended_issuers: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -81,6 +84,10 @@ class ClearingBook:
     captures: dict[str, CapturedAuthorization] = field(default_factory=dict)
     # family-group memberships of the members a FAMILY_POOL line names, (issuer, member) → memberships
     families: dict[tuple[str, str], tuple[Membership, ...]] = field(default_factory=dict)
+    # RL3: the declared budget (None: none declared) and the issued value used, per (issuer, business period)
+    budgets: dict[tuple[str, Period], Budget | None] = field(default_factory=dict)
+    issued_in_period: dict[tuple[str, Period], int] = field(default_factory=dict)
+    budget_refusals: set[tuple[str, Period]] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -100,6 +107,7 @@ class BookKeys:
     redeemed_in_period: frozenset[tuple[str, str, Period]]
     captures: frozenset[str] = frozenset()
     family_members: frozenset[tuple[str, str]] = frozenset()
+    budgets: frozenset[tuple[str, Period]] = frozenset()  # EARNs' (issuer, business period)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +143,17 @@ CAPTURE_PREFIX = "AUTH:"
 
 
 def keys_for(records: Iterable[SettlementRecord], zone: ZoneInfo) -> BookKeys:
-    """Which balances, originals and cap counters the rules will read for these records."""
-    balances, originals, caps, captures, families = set(), set(), set(), set(), set()
+    """Which balances, originals, cap counters, family memberships and budgets the rules will read for these
+    records (the budgets of the EARNs that reversals name are added once the originals are known:
+    :func:`original_budget_keys`)."""
+    balances, originals, caps, captures, families, budgets = set(), set(), set(), set(), set(), set()
     for record in records:
         balances.add((record.issuer_id, record.member_token))
         if record.kind is RecordKind.FAMILY_POOL:
             balances.add((record.issuer_id, record.to_member_token))
             families.update({(record.issuer_id, record.member_token), (record.issuer_id, record.to_member_token)})
+        if record.kind is RecordKind.EARN:
+            budgets.add((record.issuer_id, Period.of(record.business_time, zone)))
         if record.original is not None:
             originals.add(record.original)
         if record.kind is RecordKind.REDEEM:
@@ -149,8 +161,22 @@ def keys_for(records: Iterable[SettlementRecord], zone: ZoneInfo) -> BookKeys:
             if record.receipt_ref.startswith(CAPTURE_PREFIX):
                 captures.add(record.receipt_ref.removeprefix(CAPTURE_PREFIX))
     return BookKeys(
-        frozenset(balances), frozenset(originals), frozenset(caps), frozenset(captures), frozenset(families)
+        balances=frozenset(balances),
+        originals=frozenset(originals),
+        redeemed_in_period=frozenset(caps),
+        captures=frozenset(captures),
+        family_members=frozenset(families),
+        budgets=frozenset(budgets),
     )
+
+
+def original_budget_keys(originals: Iterable[Original], zone: ZoneInfo) -> set[tuple[str, Period]]:
+    """The (issuer, business period) of every EARN among ``originals``: a reversal gives value back there."""
+    return {
+        (original.issuer_id, Period.of(original.business_time, zone))
+        for original in originals
+        if original.kind is RecordKind.EARN
+    }
 
 
 def clear(record: SettlementRecord, record_id: int, ctx: ClearingContext, book: ClearingBook) -> Decision:
@@ -219,6 +245,11 @@ def _earn_problem(record: SettlementRecord, ctx: ClearingContext) -> tuple[str, 
             f"category {record.category!r} is a purchase of points: points are never bought for money",
         ),
         (
+            record.issuer_id in ctx.suspended_issuers,
+            "RL4_ISSUING_SUSPENDED",
+            "issuing is suspended since the licence expired; it resumes when a new licence in date is recorded",
+        ),
+        (
             not (
                 issuer.may_issue_on(_local_day(record, ctx).date())
                 and issuer.may_issue_on(ctx.received_at.astimezone(ctx.zone).date())
@@ -268,11 +299,14 @@ def _clear_earn(record: SettlementRecord, record_id: int, ctx: ClearingContext, 
         return _refuse(
             record, "EARN_OVER_PROGRAM_CAP", f"{record.points} points for {record.amount_fen} fen; at most {allowed}"
         )
+    business, settles = _periods(record, ctx)
+    over_budget = _spend_budget(record, business, book)
+    if over_budget is not None:
+        return over_budget
     key = (record.issuer_id, record.member_token)
     book.balances[key] += record.points
     member = ledger.member_account(record.issuer_id, record.member_token)
     transfers = ledger.transfer(ledger.issued_account(record.issuer_id), member, record.points)
-    business, settles = _periods(record, ctx)
     _remember(
         book,
         ctx,
@@ -284,6 +318,36 @@ def _clear_earn(record: SettlementRecord, record_id: int, ctx: ClearingContext, 
         earn_cap=program.terms.earn_cap_points_per_yuan,
     )
     return Accepted(record, record_id, transfers, 0, business, settles, program.pk, None)
+
+
+def _spend_budget(record: SettlementRecord, business: Period, book: ClearingBook) -> Refused | None:
+    """RL3: the EARN's issued value (points × point cost, half-up) must fit in what is left of the issuer's
+    declared budget for the record's business period; when it does, it is counted as used."""
+    key = (record.issuer_id, business)
+    budget = book.budgets[key]
+    if budget is None:
+        return _refuse(record, "RL3_BUDGET_MISSING", f"the issuer declared no marketing budget for {business}")
+    value = issued_value_fen(record.points, budget.point_cost)
+    used = book.issued_in_period[key]
+    if used + value > budget.budget_fen:
+        book.budget_refusals.add(key)
+        return _refuse(
+            record,
+            "RL3_BUDGET_EXCEEDED",
+            f"issued value {value} fen; {used} of {budget.budget_fen} fen of the {business} budget already used",
+        )
+    book.issued_in_period[key] = used + value
+    return None
+
+
+def _give_back_budget(original: Original, points: int, ctx: ClearingContext, book: ClearingBook) -> None:
+    """RL3: a reversal of an EARN gives its issued value back to the EARN's own period (outstanding value)."""
+    key = (original.issuer_id, Period.of(original.business_time, ctx.zone))
+    budget = book.budgets.get(key)
+    if budget is None:  # issued before budgets were kept: nothing was counted, nothing to give back
+        return
+    back = given_back_fen(original.points_left, points, budget.point_cost)
+    book.issued_in_period[key] = max(book.issued_in_period[key] - back, 0)
 
 
 # ---------------------------------------------------------------- REDEEM
@@ -524,6 +588,7 @@ def _clear_reversal(record: SettlementRecord, record_id: int, ctx: ClearingConte
                 "the member no longer holds the points this refund takes back",
             )
         book.balances[key] -= record.points
+        _give_back_budget(original, record.points, ctx, book)
         member = ledger.member_account(record.issuer_id, record.member_token)
         transfers = ledger.transfer(member, ledger.issued_account(record.issuer_id), record.points)
         value = 0

@@ -170,6 +170,24 @@ _CATALOGUE: tuple[Reason, ...] = (
         "RL4：经营线上平台的发行方无有效增值电信业务许可证，暂停发放。",
     ),
     Reason(
+        "RL3_BUDGET_MISSING",
+        Level.RECORD,
+        "RL3: the issuer declared no marketing budget for the record's period; points are paid from a budget.",
+        "RL3：发行方未申报该期营销预算，积分须由营销预算支付。",
+    ),
+    Reason(
+        "RL3_BUDGET_EXCEEDED",
+        Level.RECORD,
+        "RL3: the issued value (points × point cost) would pass the issuer's marketing budget for the period.",
+        "RL3：发放价值（积分×单位成本）将超过发行方本期营销预算。",
+    ),
+    Reason(
+        "RL4_ISSUING_SUSPENDED",
+        Level.RECORD,
+        "RL4: issuing is suspended since the licence expired, until a new licence in date is recorded.",
+        "RL4：许可证过期，已暂停发放，登记新的有效许可证后恢复。",
+    ),
+    Reason(
         "RL5_CASH_EQUIVALENT",
         Level.RECORD,
         "RL5: points never buy cash or cash equivalents (prepaid or gift cards, securities, lottery).",

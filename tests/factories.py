@@ -16,15 +16,44 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from clearinghouse.hub import Hub
+from clearinghouse.services import budgets as budget_service
 from clearinghouse.services import contracts as contract_service
 from clearinghouse.services import partners as partner_service
 from clearinghouse.services.files import FileOutcome, submit_settlement_file
 from contracts.terms import ContractTerms, FulfillerTerms, Rounding, terms_to_json
 from settlement.fileformat import write_file
+from settlement.periods import Period
 from settlement.records import RecordKind, RecordRef, SettlementRecord
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CVS, CINEMA, EYEWEAR, RIDE = "cvs", "cinema", "eyewear", "ride"
+# RL3: every EARN needs a declared marketing budget; tests' issuers get a generous one for every month of
+# 2025-2027 (point cost 1 fen a point) unless a test asks for less.
+GENEROUS_BUDGET_FEN = 10**12
+BUDGET_PERIODS: tuple[Period, ...] = tuple(Period(year, month) for year in (2025, 2026, 2027) for month in range(1, 13))
+
+
+def declare_budgets(
+    hub: Hub,
+    issuers: list[str],
+    *,
+    periods: tuple[Period, ...] = BUDGET_PERIODS,
+    budget_fen: int = GENEROUS_BUDGET_FEN,
+    point_cost: str = "1",
+    carry_over_unused: bool = False,
+) -> None:
+    """Declare (as an admin) the same budget for each issuer and period, in one transaction."""
+    budget_service.declare_budgets(
+        engine=hub.engine,
+        now=hub.now(),
+        actor="admin:tests",
+        caller="admin",
+        declarations=[
+            budget_service.Declaration(issuer, period, budget_fen, Decimal(point_cost), carry_over_unused)
+            for issuer in issuers
+            for period in periods
+        ],
+    )
 
 
 def at(day: int, hour: int = 12, month: int = 11, year: int = 2026) -> datetime:
@@ -65,10 +94,13 @@ class Alliance:
         rounding: Rounding = Rounding.HALF_UP,
         ride_licence: date | None = date(2029, 12, 31),
         family_pooling: bool = False,
+        budget_fen: int = GENEROUS_BUDGET_FEN,
+        budget_periods: tuple[Period, ...] = BUDGET_PERIODS,
     ) -> Alliance:
         """cvs (issuer + fulfiller) and eyewear (issuer + fulfiller), cinema and ride (fulfillers); contract
-        cvs → cinema/eyewear/ride from 2026-01-01 and eyewear → cvs from 2026-01-01, all signed.
-        ``family_pooling`` allows it in cvs's contract."""
+        cvs → cinema/eyewear/ride from 2026-01-01 and eyewear → cvs from 2026-01-01, all signed; every
+        issuer (cvs, eyewear, ride) with a marketing budget of ``budget_fen`` for each of ``budget_periods``
+        (point cost 1 fen a point). ``family_pooling`` allows it in cvs's contract."""
         alliance = cls({})
         alliance.register(hub, CVS, "易达便利", ["issuer", "fulfiller"], "convenience")
         alliance.register(hub, CINEMA, "光影影院", ["fulfiller"], "cinema")
@@ -129,6 +161,7 @@ class Alliance:
                 contract_id="ride-alliance",
             ),
         )
+        declare_budgets(hub, [CVS, EYEWEAR, RIDE], periods=budget_periods, budget_fen=budget_fen)
         return alliance
 
     def register(

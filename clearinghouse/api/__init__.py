@@ -16,6 +16,7 @@ def _no_nul_in_path() -> None:
 
 from clearinghouse.api import (  # noqa: E402, F401
     authorizations,
+    budgets,
     cases,
     contracts,
     expiry,

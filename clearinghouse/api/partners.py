@@ -22,6 +22,7 @@ from clearinghouse.api.common import (
 )
 from clearinghouse.errors import InvalidRequest
 from clearinghouse.services import partners as service
+from clearinghouse.services.licences import LicenceStatus, licence_status
 from partners.model import Partner
 
 
@@ -35,6 +36,15 @@ def partner_json(partner: Partner) -> dict[str, Any]:
         "licence_number": partner.licence.number if partner.licence else None,
         "licence_expires_on": partner.licence.expires_on.isoformat() if partner.licence else None,
         "beneficial_owner": partner.beneficial_owner,
+    }
+
+
+def licence_json(status: LicenceStatus) -> dict[str, Any]:
+    """A partner with its RL4 state: whether its issuing is suspended (since which day)."""
+    return {
+        **partner_json(status.partner),
+        "issuing_suspended": status.issuing_suspended,
+        "suspended_since": status.suspended_since.isoformat() if status.suspended_since else None,
     }
 
 
@@ -98,7 +108,7 @@ def list_partners() -> dict[str, Any]:
 @authenticated
 def get_partner(partner_id: str) -> dict[str, Any]:
     require_self_or_admin(partner_id)
-    return partner_json(service.get_partner(engine=hub().engine, partner_id=partner_id))
+    return licence_json(licence_status(engine=hub().engine, partner_id=partner_id))
 
 
 @api.post("/partners/<partner_id>/keys")

@@ -43,6 +43,18 @@ FEN_PER_GBP = GBP_TO_CNY * 100
 EARN_FEN_PER_POINT: Mapping[str, int] = MappingProxyType({CVS_YIDA: 100, EYEWEAR_MINGMOU: 100})
 """Earning rule of each issuer: one point per this many fen of spend (100 fen = 1 yuan), rounded down."""
 
+POINT_COST_FEN: Mapping[str, Decimal] = MappingProxyType({CVS_YIDA: Decimal("8.5"), EYEWEAR_MINGMOU: Decimal("9")})
+"""RL3: each issuer's cost of one point in fen (about what it pays a fulfiller per point redeemed)."""
+
+BUDGET_HEADROOM = Decimal("1.25")
+"""RL3: each issuer declares, before each month, a marketing budget of its planned issuance × this headroom
+(the plan is the month's purchases by identified members: the demo's marketing department plans well)."""
+
+TIGHT_BUDGET: tuple[str, int, Decimal] = (EYEWEAR_MINGMOU, 9, Decimal("0.9"))
+"""RL3 shown at work: in September (calendar month 9 of the replay) ``eyewear-mingmou`` declares only 90 % of
+its planned issuance, so its budget reaches 80 % and then 100 % (two alerts) and its last EARNs of the month
+are refused ``RL3_BUDGET_EXCEEDED``."""
+
 EYE_CARE_DAY: tuple[int, int] = (6, 6)
 """(month, day) of Eye Care Day (全国爱眼日), local calendar day."""
 

@@ -26,17 +26,29 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from clearinghouse.alerts import list_alerts
 from clearinghouse.config import load_config
-from clearinghouse.demo.alliance import CVS_YIDA, EYEWEAR_MINGMOU, OFFERS, PARTNERS
-from clearinghouse.demo.replay import PartnerFile, Replay, replay
+from clearinghouse.demo.alliance import (
+    BUDGET_HEADROOM,
+    CVS_YIDA,
+    EYEWEAR_MINGMOU,
+    OFFERS,
+    PARTNERS,
+    POINT_COST_FEN,
+    TIGHT_BUDGET,
+)
+from clearinghouse.demo.replay import MonthFiles, PartnerFile, Replay, replay
 from clearinghouse.hub import Hub, open_hub
+from clearinghouse.services import budgets as budget_service
 from clearinghouse.services import contracts as contract_service
 from clearinghouse.services import partners as partner_service
 from clearinghouse.services.files import FileOutcome, FileRejected, submit_settlement_file
 from clearinghouse.services.periods import CloseResult, close_period, get_statement
 from contracts.terms import ContractTerms, FulfillerTerms, Rounding, terms_to_json
+from settlement.budgets import issued_value_fen
 from settlement.fileformat import write_file
 from settlement.periods import Period
+from settlement.records import RecordKind
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "online-retail.csv.gz"
 # Settlement rates (fen the issuer pays per point redeemed) by (issuer, fulfiller): below the 10 fen/point
@@ -195,6 +207,44 @@ def _submit(hub: Hub, out: Path, period: str, partner_file: PartnerFile, key: Ed
         )
 
 
+def planned_budget_fen(month: MonthFiles, issuer_id: str) -> int:
+    """RL3: the budget ``issuer_id`` declares for ``month``: its planned issuance (the month's EARNs by
+    identified members, at its point cost) × the headroom — or × the tight factor in the documented tight
+    month — in whole yuan, at least 100 yuan."""
+    cost = POINT_COST_FEN[issuer_id]
+    partner_file = month.files.get(issuer_id)
+    records = partner_file.records if partner_file else ()
+    planned = sum(
+        issued_value_fen(r.points, cost)
+        for r in records
+        if r.kind is RecordKind.EARN and r.member_token and r.amount_fen > 0 and r.points > 0
+    )
+    tight_issuer, tight_month, tight_factor = TIGHT_BUDGET
+    factor = tight_factor if (issuer_id, Period.parse(month.period).month) == (tight_issuer, tight_month) else None
+    budget = Decimal(planned) * (factor or BUDGET_HEADROOM)
+    return max(int(budget.to_integral_value()) // 100 * 100, 10_000)
+
+
+def _declare_budgets(hub: Hub, month: MonthFiles) -> None:
+    """The month begins: the scheduler's rollover runs, then each issuer declares its plan (which wins)."""
+    period = Period.parse(month.period)
+    budget_service.roll_over_budgets(
+        engine=hub.engine, now=hub.now(), zone_name=hub.config.timezone, period=period, actor="scheduler"
+    )
+    declarations = [
+        budget_service.Declaration(issuer, period, planned_budget_fen(month, issuer), POINT_COST_FEN[issuer])
+        for issuer in (CVS_YIDA, EYEWEAR_MINGMOU)
+    ]
+    for declaration in declarations:
+        budget_service.declare_budget(
+            engine=hub.engine,
+            now=hub.now(),
+            actor=declaration.issuer_id,
+            caller=declaration.issuer_id,
+            declaration=declaration,
+        )
+
+
 def _file_order(files: dict[str, PartnerFile]) -> list[PartnerFile]:
     """Issuers' files first (their members earn before they spend), then the fulfillers'."""
     issuers = [p.partner_id for p in PARTNERS if p.is_issuer]
@@ -283,6 +333,7 @@ def run_demo(
     totals = _settle_months(hub, out, replayed, keys, as_of, console)
     summary = _summary(totals, replayed, time.perf_counter() - started)
     summary.update(_oversight(hub))
+    summary["alert_list"] = [f"{a.kind} {a.partner_id} {a.period}" for a in reversed(list_alerts(hub.engine))]
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     _print_report(console, summary, out)
     hub.engine.dispose()
@@ -301,6 +352,8 @@ def _settle_months(
             period = Period.parse(month.period)
             progress.update(task, period=month.period)
             closes = period <= last_complete
+            hub.clock = _fixed(period.start(zone))
+            _declare_budgets(hub, month)
             hub.clock = _fixed((period.end(zone) if closes else datetime.now(UTC)) + ARRIVAL)
             for partner_file in _file_order(dict(month.files)):
                 try:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from clearinghouse import audit
+from clearinghouse.budget_book import load_budgets, save_budget_usage, suspended_issuers
 from clearinghouse.db import allocate_ids, unit_of_work
 from clearinghouse.errors import ClearinghouseError, NotFound
 from clearinghouse.hubkey import HubSigner
@@ -296,14 +297,16 @@ def _clear_all(
     from zoneinfo import ZoneInfo
 
     connection = session.connection()
+    partners = all_partners(session)
     context = ClearingContext(
         reporter_id=outcome.partner_id,
         file_id=outcome.file_id,
-        partners=all_partners(session),
+        partners=partners,
         contracts=tuple(active_contracts(session)),
         closed_periods=closed_periods(session),
         zone=ZoneInfo(zone_name),
         received_at=outcome.received_at,
+        suspended_issuers=suspended_issuers(connection, partners),
     )
     terms_by_pk = _terms_by_pk(session)
     content.seek(0)
@@ -325,9 +328,9 @@ def _clear_batch(
 ) -> tuple[list[int], list[Decision]]:
     parsed = [to_record(raw) for raw in batch]
     records = [item for item in parsed if isinstance(item, SettlementRecord)]
-    book = load_book(
-        connection, reporter_id=context.reporter_id, keys=keys_for(records, context.zone), terms_by_pk=terms_by_pk
-    )
+    keys = keys_for(records, context.zone)
+    book = load_book(connection, reporter_id=context.reporter_id, keys=keys, terms_by_pk=terms_by_pk)
+    budgets_loaded = load_budgets(connection, book, keys.budgets, context.zone)
     ids = allocate_ids(connection, "clearing_record", len(batch))
     decisions: list[Decision] = []
     for item, record_id in zip(parsed, ids, strict=True):
@@ -335,6 +338,7 @@ def _clear_batch(
             decisions.append(Refused(item.seq, item.code, item.message))
         else:
             decisions.append(clear(item, record_id, context, book))
+    save_budget_usage(connection, book, budgets_loaded, context.received_at)
     return ids, decisions
 
 

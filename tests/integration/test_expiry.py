@@ -13,7 +13,7 @@ from clearinghouse.errors import Forbidden, InvalidRequest
 from clearinghouse.services.expiry import list_notices, run_expiry
 from clearinghouse.services.members import member_points
 from contracts.terms import FulfillerTerms
-from tests.factories import CINEMA, CVS, SHANGHAI, Alliance, at, earn, redeem, reversal, submit, terms
+from tests.factories import CINEMA, CVS, SHANGHAI, Alliance, at, declare_budgets, earn, redeem, reversal, submit, terms
 
 ZONE = "Asia/Shanghai"
 
@@ -24,6 +24,7 @@ def expiring_alliance(hub, policy: str = "months:2") -> Alliance:
     alliance.register(hub, CINEMA, "光影影院", ["fulfiller"], "cinema")
     cinema = FulfillerTerms(fulfiller_id=CINEMA, rate_fen_per_point=Decimal("7.5"), categories=frozenset({"cinema"}))
     alliance.contract(hub, replace(terms(CVS, [cinema], contract_id="cvs-alliance"), expiry_policy=policy))
+    declare_budgets(hub, [CVS])
     return alliance
 
 

@@ -24,7 +24,9 @@ from clearinghouse.hub import Hub
 from clearinghouse.services import families
 from clearinghouse.services.authorizations import AuthorizationRequest, authorize, capture
 from clearinghouse.services.files import FileRejected, submit_settlement_file
+from clearinghouse.services.licences import suspend_expired_licences
 from settlement.fileformat import format_time
+from settlement.periods import Period
 from settlement.reasons import REASONS, Level
 from tests.factories import (
     CINEMA,
@@ -183,6 +185,20 @@ RECORD_CASES = {
     "RL4_LICENCE_INVALID": RecordCase(
         "RL4_LICENCE_INVALID", RIDE, earn("m1", 10, issuer=RIDE), alliance={"ride_licence": date(2026, 11, 4)}
     ),
+    "RL3_BUDGET_MISSING": RecordCase(
+        "RL3_BUDGET_MISSING",
+        CVS,
+        earn("m1", 10, when=at(5, month=10)),
+        alliance={"budget_periods": (Period(2026, 11),)},
+    ),
+    "RL3_BUDGET_EXCEEDED": RecordCase("RL3_BUDGET_EXCEEDED", CVS, earn("m1", 100), alliance={"budget_fen": 50}),
+    "RL4_ISSUING_SUSPENDED": RecordCase(
+        "RL4_ISSUING_SUSPENDED",
+        RIDE,
+        earn("m1", 10, issuer=RIDE),
+        alliance={"ride_licence": date(2026, 12, 2)},
+        setup=lambda hub, alliance: _licences_checked(hub),
+    ),
     "RL5_CASH_EQUIVALENT": RecordCase(
         "RL5_CASH_EQUIVALENT", CINEMA, redeem("m1", 10, category="gift_card"), EARNED_100
     ),
@@ -296,6 +312,11 @@ def _captured(hub: Hub, reference: str, points: int, alliance: Alliance | None =
             hub, alliance, CINEMA, "REPORTED", [{**redeem("m1", points), "receipt_ref": f"AUTH:{reference}"}]
         )
         assert (outcome.matched, outcome.refused) == (1, 0)
+
+
+def _licences_checked(hub: Hub) -> None:
+    """The daily RL4 job has run: ride's licence (expired 2 December) is suspended."""
+    assert suspend_expired_licences(engine=hub.engine, now=hub.now(), zone_name=hub.config.timezone) == [RIDE]
 
 
 def member_balance(snapshot: dict[str, tuple[int, int]], issuer: str, member: str) -> int:

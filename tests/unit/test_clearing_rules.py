@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from contracts.terms import ContractTerms, FulfillerTerms, Rounding
 from partners.model import Licence, Partner, Role
 from settlement import ledger
+from settlement.budgets import Budget
 from settlement.clearing import (
     Accepted,
     ActiveContract,
@@ -37,6 +38,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 RECEIVED = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
 NOV, DEC, OCT = Period(2026, 11), Period(2026, 12), Period(2026, 10)
 CVS, CINEMA, EYEWEAR, RIDE = "cvs", "cinema", "eyewear", "ride"
+GENEROUS = Budget(10**12, Decimal("1"))
 
 
 def at(day: int, hour: int = 12, month: int = 11, year: int = 2026) -> datetime:
@@ -129,12 +131,16 @@ def book(
     records: list[SettlementRecord],
     balances: dict[tuple[str, str], int] | None = None,
     used: dict[tuple[str, str, Period], int] | None = None,
+    budgets: dict[tuple[str, Period], Budget | None] | None = None,
 ) -> ClearingBook:
-    """A book holding every key the records need: the given balances and cap usage, zero elsewhere."""
+    """A book holding every key the records need: the given balances, cap usage and budgets (a generous
+    budget, nothing used, where none is given), zero elsewhere."""
     keys = keys_for(records, SHANGHAI)
     return ClearingBook(
         balances={key: (balances or {}).get(key, 0) for key in keys.balances},
         redeemed_in_period={key: (used or {}).get(key, 0) for key in keys.redeemed_in_period},
+        budgets={key: (budgets or {}).get(key, GENEROUS) for key in keys.budgets},
+        issued_in_period=dict.fromkeys(keys.budgets, 0),
     )
 
 

@@ -31,6 +31,7 @@ from settlement.fileformat import RawDetail, RecordProblem, iter_details, to_rec
 from settlement.prohibited import prohibited_kind
 from settlement.records import RecordKind, SettlementRecord
 from tests.unit.test_clearing_rules import CVS, EYEWEAR, SHANGHAI, at, code_of, context, cvs_terms, earn, reversal
+from tests.unit.test_clearing_rules import book as earn_book  # every key an EARN needs, budgets included
 from tests.unit.test_offers import offer
 
 JOINED = at(1, 0)
@@ -154,10 +155,9 @@ def test_a_pool_line_cannot_be_reversed():
 def test_any_other_kind_naming_a_receiving_member_is_refused_under_rl6():
     record = replace(earn(), to_member_token="m2")
     ctx = context(CVS)
-    the_book = ClearingBook(balances=dict.fromkeys(keys_for([record], SHANGHAI).balances, 0))
-    assert code_of(clear(record, 100, ctx, the_book)) == "RL6_TRANSFER_NOT_ALLOWED"
+    assert code_of(clear(record, 100, ctx, earn_book([record]))) == "RL6_TRANSFER_NOT_ALLOWED"
     plain = earn()
-    assert code_of(clear(plain, 101, ctx, ClearingBook(balances={(CVS, "m1"): 0}))) == "ACCEPTED"
+    assert code_of(clear(plain, 101, ctx, earn_book([plain]))) == "ACCEPTED"
 
 
 # ------------------------------------------------------------------ kinds refused by a red line, not as unknown
@@ -196,14 +196,14 @@ def test_other_unknown_kinds_stay_unknown(kind):
 def test_an_earn_on_a_purchase_of_points_is_refused_under_rl7(category):
     assert is_points_purchase(category)
     record = earn(category=category)
-    assert code_of(clear(record, 100, context(CVS), ClearingBook(balances={(CVS, "m1"): 0}))) == "RL7_POINTS_PURCHASE"
+    assert code_of(clear(record, 100, context(CVS), earn_book([record]))) == "RL7_POINTS_PURCHASE"
 
 
 @pytest.mark.parametrize("category", ["", "groceries", "appointment", "checkpoint-cafe", "pointe-shoes"])
 def test_an_earn_on_an_ordinary_purchase_passes(category):
     assert not is_points_purchase(category)
     record = earn(category=category)
-    assert code_of(clear(record, 100, context(CVS), ClearingBook(balances={(CVS, "m1"): 0}))) == "ACCEPTED"
+    assert code_of(clear(record, 100, context(CVS), earn_book([record]))) == "ACCEPTED"
 
 
 # ------------------------------------------------------------------ contract terms with financial attributes (RL7)

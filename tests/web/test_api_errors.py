@@ -196,7 +196,8 @@ def test_bad_partner_registrations_are_refused_and_retries_answer_the_same(clien
         with_field(TEAHOUSE, "operates_online_platform", True),
     ):
         refuse(api, "POST", "/partners", 409, "PARTNER_EXISTS", json=other)
-    assert api.get("/partners/teahouse").get_json() == first.get_json()
+    suspension = {"issuing_suspended": False, "suspended_since": None}  # RL4 state, shown on a partner's GET
+    assert api.get("/partners/teahouse").get_json() == {**first.get_json(), **suspension}
 
 
 def test_unknown_partners_contracts_periods_and_statements(client: FlaskClient, hub: Hub) -> None:

@@ -31,7 +31,8 @@ from clearinghouse.hub import Hub
 from clearinghouse.services.partners import ADMIN, issue_api_token
 from contracts.terms import ContractTerms, FulfillerTerms, terms_to_json
 from partners.keys import PublicKey, load_public_key
-from tests.factories import CINEMA, CVS, EYEWEAR, PartyKey, earn, file_bytes, redeem, terms
+from settlement.periods import Period
+from tests.factories import CINEMA, CVS, EYEWEAR, PartyKey, declare_budgets, earn, file_bytes, redeem, terms
 
 API = "/api/v1"
 PERIOD = "2026-11"
@@ -230,6 +231,7 @@ def standard_alliance(client: FlaskClient, hub: Hub) -> Api:
     api.register(CINEMA, NAMES[CINEMA], ["fulfiller"], "cinema")
     api.register(EYEWEAR, NAMES[EYEWEAR], ["fulfiller"], "eyewear")
     api.contract(cvs_terms())
+    declare_budgets(hub, [CVS])  # RL3: cvs's EARNs are paid from a declared budget
     return api
 
 
@@ -404,7 +406,8 @@ def test_whole_main_job_over_the_api(client: FlaskClient, hub: Hub) -> None:
         listing = api.get("/contracts", who=party)
         assert [c["contract_id"] for c in listing.get_json()["contracts"]] == ["cvs-alliance"]
 
-    # --- settlement files
+    # --- settlement files (cvs's EARNs are paid from its marketing budget for November, RL3)
+    declare_budgets(hub, [CVS], periods=(Period(2026, 11),))
     cvs_content = file_bytes(
         CVS,
         "CVS-2026-11-01",

@@ -10,7 +10,7 @@ import pytest
 
 from clearinghouse import audit
 from clearinghouse.services.partners import ADMIN, issue_api_token
-from tests.factories import CINEMA, CVS, earn
+from tests.factories import CINEMA, CVS, declare_budgets, earn
 from tests.web.test_api_flow import API, Api, assert_error, bearer, cvs_terms, standard_alliance
 from tests.web.test_openapi import checked_client  # noqa: F401  (the fixture: every answer checked against the spec)
 
@@ -21,6 +21,7 @@ def pooling_alliance(client: Any, hub: Any) -> Api:
     api.register(CVS, "易达便利", ["issuer"], "convenience")
     api.register(CINEMA, "光影影院", ["fulfiller"], "cinema")
     api.contract(replace(cvs_terms(), fulfillers=cvs_terms().fulfillers[:1], family_pooling=True))
+    declare_budgets(hub, [CVS])  # RL3: cvs's EARNs are paid from a declared budget
     api.upload_rows(CVS, "E1", [earn("m1", 100)])
     return api
 

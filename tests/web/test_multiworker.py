@@ -246,14 +246,21 @@ def test_with_scheduler_and_several_workers_the_scheduler_runs_once_beside_them(
         assert len(children) == WORKERS + 1  # the workers, and the one scheduler
         # the scheduler made its jobs in the hub's database (one of each, whoever asks)
         jobs: list[str] = []
-        while time.time() < deadline and len(jobs) < 4:
+        while time.time() < deadline and len(jobs) < 6:
             time.sleep(0.2)
             try:
                 with hub.engine.connect() as connection:
                     jobs = sorted(connection.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
             except DBAPIError:  # the scheduler has not made its table yet
                 continue
-        assert jobs == ["close-due-periods", "expire-holds", "expire-points", "monitor-scan"]
+        assert jobs == [
+            "close-due-periods",
+            "expire-holds",
+            "expire-points",
+            "monitor-scan",
+            "roll-over-budgets",
+            "suspend-expired-licences",
+        ]
     finally:
         server.stop()
     # stopping the server stops the scheduler too

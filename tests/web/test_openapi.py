@@ -313,6 +313,7 @@ def test_the_spec_documents_exactly_the_routes_of_the_app(sqlite_app: Flask) -> 
 def test_each_operation_asks_for_a_token_exactly_as_documented(checked_client: SpecCheckedClient) -> None:
     sample = {
         "partner_id": CVS,
+        "issuer_id": CVS,
         "contract_id": "cvs-alliance",
         "version": "1",
         "file_id": "F1",
@@ -322,7 +323,6 @@ def test_each_operation_asks_for_a_token_exactly_as_documented(checked_client: S
         "reference": "A1",
         "action_id": "1",
         "case_id": "1",
-        "issuer_id": CVS,
         "group_id": "F",
     }
     for method, path in sorted(spec_operations()):
@@ -438,11 +438,29 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert len(api.get("/contracts", who=CINEMA).get_json()["contracts"]) == 1
     assert api.get("/contracts", who=RIDE).get_json() == {"contracts": []}
 
+    # --- marketing budgets (RL3): the issuer declares its own; licences (RL4): an admin records a new one
+    budget = {"issuer_id": CVS, "period": "2026-11", "budget_fen": 10**9, "point_cost_fen_per_point": "0.5"}
+    assert_error(api.post("/budgets", who=CINEMA, json=budget), 403, "NOT_YOUR_DATA")
+    declared = post("/budgets", "budget-cvs", who=CVS, json=budget)
+    assert declared.status_code == 201 and declared.get_json()["utilization"] == "0.0000"
+    assert api.post("/budgets", json=budget).status_code == 200  # the same declaration again: unchanged
+    floats = {**budget, "point_cost_fen_per_point": 0.5}
+    assert_error(api.post("/budgets", json=floats), 422, "BUDGET_POINT_COST_INVALID")
+    assert_error(api.get(f"/budgets/{CVS}/2026-10"), 404, "BUDGET_NOT_FOUND")
+    assert_error(api.get(f"/budgets/{CVS}/2026-11", who=CINEMA), 403, "NOT_YOUR_DATA")
+    licence = {"licence_number": "沪B2-20270001", "licence_expires_on": "2031-12-31"}
+    recorded = post(f"/partners/{RIDE}/licence", "licence-ride", json=licence)
+    assert recorded.status_code == 200 and recorded.get_json()["issuing_suspended"] is False
+    expired = {**licence, "licence_expires_on": "2026-01-01"}
+    assert_error(api.post(f"/partners/{RIDE}/licence", json=expired), 422, "LICENCE_NOT_IN_DATE")
+    assert_error(api.post(f"/partners/{RIDE}/licence", who=RIDE, json=licence), 403, "ADMIN_ONLY")
+
     # --- settlement files: accepted and refused records, the signature as raw bytes, base64 file or text field
     cvs_rows = [earn("m1", 500), earn("m2", 300, receipt="R-2"), earn("", 10, receipt="R-3")]
     cvs_content = file_bytes(CVS, "CVS-2026-11-01", cvs_rows)
     body = api.upload_rows(CVS, "CVS-2026-11-01", cvs_rows)
     assert (body["accepted"], body["refused_by_code"]) == (2, {"RL1_MEMBER_MISSING": 1})
+    assert api.get(f"/budgets/{CVS}/2026-11", who=CVS).get_json()["used_fen"] == 400  # 800 points at 0.5 fen
     cinema_content = file_bytes(CINEMA, "CIN-2026-11-01", [redeem("m1", 400), redeem("m1", 50, category="books")])
     text_signature = base64.b64encode(api.keys[CINEMA].sign(cinema_content)).decode()
     response = post(
