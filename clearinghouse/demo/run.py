@@ -37,12 +37,16 @@ from clearinghouse.demo.alliance import (
     POINT_COST_FEN,
     TIGHT_BUDGET,
 )
+from clearinghouse.demo.drills import drill_files
 from clearinghouse.demo.replay import MonthFiles, PartnerFile, Replay, replay
 from clearinghouse.hub import Hub, open_hub
 from clearinghouse.services import budgets as budget_service
 from clearinghouse.services import contracts as contract_service
+from clearinghouse.services import monitoring as monitoring_service
 from clearinghouse.services import partners as partner_service
+from clearinghouse.services.expiry import run_expiry
 from clearinghouse.services.files import FileOutcome, FileRejected, submit_settlement_file
+from clearinghouse.services.licences import suspend_expired_licences
 from clearinghouse.services.periods import CloseResult, close_period, get_statement
 from contracts.terms import ContractTerms, FulfillerTerms, Rounding, terms_to_json
 from settlement.budgets import issued_value_fen
@@ -130,7 +134,7 @@ def _contract_terms(issuer_id: str, start: date) -> ContractTerms:
         fulfillers=tuple(fulfillers),
         effective_from=start,
         rounding=Rounding.HALF_UP,
-        expiry_policy="months:24",
+        expiry_policy="months:12" if issuer_id == CVS_YIDA else "months:24",
     )
 
 
@@ -331,7 +335,12 @@ def run_demo(
     keys = register_alliance(hub, out, first.start(zone).astimezone(zone).date())
     console.print(f"registered {len(PARTNERS)} partners and 2 contracts, signed by every party and the hub")
     totals = _settle_months(hub, out, replayed, keys, as_of, console)
+    drills = _run_drills(hub, out, replayed, keys, console)
+    jobs = _run_red_line_jobs(hub, first, console)
     summary = _summary(totals, replayed, time.perf_counter() - started)
+    summary["refusals_by_red_line"] = refusals_by_red_line(totals.refused + drills)
+    summary["red_line_drills"] = {"refused": dict(sorted(drills.items()))}
+    summary.update(jobs)
     summary.update(_oversight(hub))
     summary["alert_list"] = [f"{a.kind} {a.partner_id} {a.period}" for a in reversed(list_alerts(hub.engine))]
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
@@ -375,6 +384,55 @@ def _settle_months(
                 totals.periods.append(_period_json(result))
             progress.advance(task)
     return totals
+
+
+def _run_drills(
+    hub: Hub, out: Path, replayed: Replay, keys: dict[str, Ed25519PrivateKey], console: Console
+) -> Counter[str]:
+    """Submit the documented red-line drills (``clearinghouse/demo/drills.py``) on the last day of the data,
+    through the same service as every file; their refusals by code."""
+    moment = replayed.stats.last_business_time.replace(hour=0, minute=0, second=0, microsecond=0)
+    hub.clock = _fixed(max(datetime.now(UTC), moment + timedelta(days=1)))
+    refused: Counter[str] = Counter()
+    for partner_file in drill_files(moment, hub.config.zone):
+        outcome = _submit(hub, out, "drills", partner_file, keys[partner_file.partner_id])
+        refused.update(outcome.refused_by_code)
+    console.print(f"red-line drills: {sum(refused.values())} records refused ({', '.join(sorted(refused))})")
+    return refused
+
+
+def _run_red_line_jobs(hub: Hub, first: Period, console: Console) -> dict[str, Any]:
+    """What the scheduler's red-line jobs find once the year is in: the monitoring scan over the whole year,
+    points expiry (oldest lots first; the convenience store's program expires points after 12 months) and
+    the licence check."""
+    config = hub.config
+    scanned = monitoring_service.scan(
+        engine=hub.engine,
+        now=hub.now(),
+        limits=config.monitor_thresholds,
+        zone=config.zone,
+        since=first.start(config.zone),
+        until=hub.now(),
+    )
+    expired = run_expiry(
+        engine=hub.engine, now=hub.now(), zone_name=config.timezone, notice_days=config.expiry_notice_days,
+        actor="scheduler",
+    )  # fmt: skip
+    suspended = suspend_expired_licences(engine=hub.engine, now=hub.now(), zone_name=config.timezone)
+    console.print(scanned.line())
+    console.print(
+        f"expiry: {expired.points_expired:,} points of {expired.members_expired:,} members expired, "
+        f"{expired.notices_written:,} notices written; licence suspensions: {len(suspended)}"
+    )
+    return {
+        "monitoring": {"records_scanned": scanned.records, "hits": scanned.hits, "cases_opened": scanned.cases_opened},
+        "expiry": {
+            "points_expired": expired.points_expired,
+            "members_expired": expired.members_expired,
+            "notices_written": expired.notices_written,
+        },
+        "licence_suspensions": len(suspended),
+    }
 
 
 RED_LINES = tuple(f"RL{n}" for n in range(1, 10))

@@ -49,6 +49,31 @@ def _check_invariants(out: Path, summary: dict) -> None:
         assert len(signature) == 64
         assert hub_key.verify(signature, statement.read_bytes()), statement
     assert json.loads((out / "summary.json").read_text()) == summary
+    _check_red_lines(summary)
+
+
+DRILL_CODES = {
+    "RL1_MEMBER_MISSING",
+    "RL2_NO_ACTIVE_CONTRACT",
+    "RL5_CASH_EQUIVALENT",
+    "RL6_POOLING_NOT_ALLOWED",
+    "RL7_POINTS_PURCHASE",
+}
+
+
+def _check_red_lines(summary: dict) -> None:
+    """Every injected drill is refused by its own red line; refusals per red line add the real data's and the
+    drills'; the structuring drill opens a case, and every case raised an alert."""
+    drills = summary["red_line_drills"]["refused"]
+    assert drills == dict.fromkeys(sorted(DRILL_CODES), 1)
+    by_line = summary["refusals_by_red_line"]
+    assert list(by_line) == [f"RL{n}" for n in range(1, 10)]
+    for line, count in by_line.items():
+        codes = {**summary["records"]["rejected"]}
+        real = sum(v for code, v in codes.items() if code.startswith(line + "_"))
+        assert count == real + sum(v for code, v in drills.items() if code.startswith(line + "_")), line
+    assert summary["cases"] >= 1 and summary["monitoring"]["cases_opened"] == summary["cases"]
+    assert summary["alerts"] >= summary["cases"] and summary["alerts"] == len(summary["alert_list"])
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -77,6 +102,9 @@ def test_full_demo_keeps_its_invariants_and_statements_verify_with_openssl(tmp_p
     _check_invariants(out, summary)
     assert [p["period"] for p in summary["periods"]][-1] == "2026-11"
     assert summary["source"]["lines_read"] == 541_909
+    by_line = summary["refusals_by_red_line"]
+    assert by_line["RL1"] > 0 and by_line["RL2"] > 0 and by_line["RL3"] > 0
+    assert summary["expiry"]["points_expired"] > 0 and summary["expiry"]["notices_written"] > 0
     if shutil.which("openssl") is None:
         pytest.skip("openssl not installed: verified with the hub key in Python only")
     statement = out / "statements" / "2026-11" / "cvs-yida.csv"
