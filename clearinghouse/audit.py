@@ -164,9 +164,9 @@ def entries(engine: Engine, *, subject_prefix: str = "", limit: int = 200, after
         rows = uow.connection.execute(
             text(
                 "SELECT seq, at, actor, action, subject, before_json, after_json, prev_hash, row_hash"
-                " FROM audit_log WHERE seq > :after AND subject LIKE :prefix ORDER BY seq LIMIT :n"
+                " FROM audit_log WHERE seq > :after AND substr(subject, 1, :length) = :prefix ORDER BY seq LIMIT :n"
             ),
-            {"after": after_seq, "prefix": _like_prefix(subject_prefix), "n": limit},
+            {"after": after_seq, "prefix": subject_prefix, "length": len(subject_prefix), "n": limit},
         ).all()
     return [
         AuditEntry(
@@ -182,8 +182,3 @@ def entries(engine: Engine, *, subject_prefix: str = "", limit: int = 200, after
         )
         for r in rows
     ]
-
-
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"

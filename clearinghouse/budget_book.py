@@ -49,22 +49,40 @@ def save_budget_usage(
         delta = used - loaded.get(key, 0)
         if delta:
             connection.execute(update, {"d": delta, "i": key[0], "p": str(key[1])})
-        levels = set(levels_reached(used, budget.budget_fen)) | ({100} if key in book.budget_refusals else set())
-        for level in sorted(levels):
-            raise_budget_alert(connection, key, level, used=used, budget_fen=budget.budget_fen, now=now)
+        reached = set(levels_reached(used, budget.budget_fen))
+        refused = key in book.budget_refusals and 100 not in reached
+        for level in sorted(reached | ({100} if refused else set())):
+            raise_budget_alert(
+                connection,
+                key,
+                level,
+                used=used,
+                budget_fen=budget.budget_fen,
+                now=now,
+                refused=refused and level == 100,
+            )
 
 
 def raise_budget_alert(
-    connection: Connection, key: BudgetKey, level: int, *, used: int, budget_fen: int, now: datetime
+    connection: Connection,
+    key: BudgetKey,
+    level: int,
+    *,
+    used: int,
+    budget_fen: int,
+    now: datetime,
+    refused: bool = False,
 ) -> bool:
+    """``refused``: the 100 % alert raised because an issuance was refused for passing the budget, before the
+    usage itself reached 100 % (what is left is smaller than that issuance)."""
     issuer_id, period = key
+    why = "an issuance was refused: it would exceed the budget" if refused else f"alert at {level} %"
     return raise_alert(
         connection,
         kind=f"RL3_BUDGET_{level}",
         severity="critical" if level >= 100 else "warning",
         dedupe_key=budget_alert_key(issuer_id, str(period), level),
-        message=f"{issuer_id} has used {used} of its {budget_fen} fen marketing budget for {period} "
-        f"(alert at {level} %)",
+        message=f"{issuer_id} has used {used} of its {budget_fen} fen marketing budget for {period} ({why})",
         now=now,
         partner_id=issuer_id,
         period=str(period),

@@ -78,6 +78,19 @@ def admin_token(obj: Context, name: str | None, role: str) -> None:
     click.echo(issue_api_token(engine=hub.engine, now=hub.now(), principal=role, holder=name))
 
 
+@main.command("revoke-tokens")
+@click.argument("principal")
+@click.option("--name", default=None, help="For admin or auditor: whose tokens (default: the role's name).")
+@click.pass_obj
+def revoke_tokens_command(obj: Context, principal: str, name: str | None) -> None:
+    """Revoke every live token of PRINCIPAL: a partner id, or admin/auditor with --name."""
+    from clearinghouse.services.partners import revoke_tokens
+
+    hub = open_hub(obj.config())
+    count = revoke_tokens(engine=hub.engine, now=hub.now(), principal=principal, holder=name, actor="cli")
+    click.echo(f"revoked {count} token(s) of {principal}{f' ({name})' if name else ''}")
+
+
 @main.command("audit-verify")
 @click.pass_obj
 def audit_verify(obj: Context) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import request
 
 from clearinghouse.api import api
-from clearinghouse.api.common import actor, admin_only, field, hub, idempotent, json_body
+from clearinghouse.api.common import MAX_JSON_INT, actor, admin_only, field, hub, idempotent, json_body
 from clearinghouse.errors import InvalidRequest, NotFound
 from clearinghouse.services import monitoring as service
 
@@ -19,6 +19,7 @@ def evidence_json(item: service.Evidence) -> dict[str, Any]:
         "description": item.description,
         "added_by": item.added_by,
         "added_at": item.added_at.isoformat(),
+        "record": item.record,
     }
 
 
@@ -44,7 +45,7 @@ def case_json(case: service.Case, *, with_evidence: bool = True) -> dict[str, An
 
 def _record_ids(body: dict[str, Any]) -> list[int]:
     values = field(body, "record_ids", list, required=False) or []
-    if any(not isinstance(v, int) or isinstance(v, bool) or v <= 0 for v in values):
+    if any(not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= MAX_JSON_INT for v in values):
         raise InvalidRequest("record_ids must be positive integers", code="REQUEST_FIELD_INVALID")
     return list(values)
 

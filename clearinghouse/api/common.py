@@ -303,12 +303,21 @@ def json_body() -> dict[str, Any]:
     return body
 
 
+_KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false", list: "a list", dict: "an object"}
+MAX_JSON_INT = 2**53 - 1  # the largest integer every JSON reader (and our BIGINT columns) carries exactly
+
+
 def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:
     value = body.get(name)
     if value is None and not required:
         return None
+    wanted = _KIND_NAMES.get(kind, kind.__name__)
+    if value is None:
+        raise InvalidRequest(f"{name} is required ({wanted})", code="REQUEST_FIELD_INVALID")
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidRequest(f"{name} must be a {kind.__name__}", code="REQUEST_FIELD_INVALID")
+        raise InvalidRequest(f"{name} must be {wanted}", code="REQUEST_FIELD_INVALID")
+    if isinstance(value, int) and abs(value) > MAX_JSON_INT:
+        raise InvalidRequest(f"{name} is out of range (at most {MAX_JSON_INT} in size)", code="REQUEST_FIELD_INVALID")
     return value
 
 

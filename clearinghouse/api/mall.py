@@ -72,6 +72,7 @@ def member_points(partner_id: str, member_token: str) -> dict[str, Any]:
                 "reported_by": c.reported_by,
                 "case_id": c.case_id,
                 "action_id": c.action_id,
+                "record_id": c.record_id,
             }
             for c in points.history
         ],

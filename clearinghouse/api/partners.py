@@ -148,6 +148,15 @@ def issue_token(partner_id: str) -> tuple[dict[str, Any], int]:
     return {"principal": partner_id, "token": token}, 201
 
 
+@api.post("/partners/<partner_id>/tokens/revoke")
+@admin_only
+@idempotent
+def revoke_tokens(partner_id: str) -> dict[str, Any]:
+    """Revoke every live token of the partner (a leaked token): the next request with any of them is a 401."""
+    revoked = service.revoke_tokens(engine=hub().engine, now=hub().now(), principal=partner_id, actor=actor())
+    return {"principal": partner_id, "revoked": revoked}
+
+
 @api.get("/hub/public-key")
 def hub_public_key() -> tuple[str, int, dict[str, str]]:
     signer = hub().signer

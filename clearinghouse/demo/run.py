@@ -342,7 +342,7 @@ def run_demo(
     summary["red_line_drills"] = {"refused": dict(sorted(drills.items()))}
     summary.update(jobs)
     summary.update(_oversight(hub))
-    summary["alert_list"] = [f"{a.kind} {a.partner_id} {a.period}" for a in reversed(list_alerts(hub.engine))]
+    summary["alert_list"] = [f"{a.kind}: {a.message}" for a in reversed(list_alerts(hub.engine))]
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     _print_report(console, summary, out)
     hub.engine.dispose()

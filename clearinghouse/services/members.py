@@ -31,6 +31,7 @@ class BalanceChange:
     reported_by: str  # the reporting partner; "hub" for an evidence-gated action (RL9)
     case_id: int | None = None  # the monitoring case behind a freeze, deduction or their lifting
     action_id: int | None = None
+    record_id: int | None = None  # the clearing record's id (what a monitoring case names as evidence)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def _history_query(account: str) -> Select[Any]:
             t.c.leg,
             (t.c.debit_account == account).label("taken"),
             r.c.business_time,
+            r.c.id.label("record_id"),
             r.c.kind,
             r.c.receipt_ref,
             r.c.fulfiller_id,
@@ -176,6 +178,7 @@ def _change(row: Any) -> BalanceChange:
         reason=_reason(row, bool(row.taken)) + (" (real time)" if real_time else ""),
         record=row.receipt_ref if real_time else f"{row.file_id}#{row.seq}",
         reported_by=row.fulfiller_id if real_time else row.partner_id,
+        record_id=int(row.record_id),
     )
 
 

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, bindparam, text
@@ -58,6 +59,7 @@ class Evidence:
     description: str
     added_by: str
     added_at: datetime
+    record: dict[str, object] | None = None  # what the record says (file line or real-time call), for the reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,17 +318,45 @@ def _case_rows(connection: Connection, where: str, params: dict[str, object]) ->
 def _with_evidence(connection: Connection, case: Case) -> Case:
     rows = connection.execute(
         text(
-            "SELECT id, record_id, description, added_by, added_at FROM case_evidence WHERE case_id = :case ORDER BY id"
+            "SELECT e.id, e.record_id, e.description, e.added_by, e.added_at, r.kind, r.status, r.business_time,"
+            " r.issuer_id, r.fulfiller_id, r.member_token, r.points, r.amount_fen, r.value_fen, r.seq, r.receipt_ref,"
+            " f.partner_id AS file_partner, f.file_id"
+            " FROM case_evidence e LEFT JOIN clearing_record r ON r.id = e.record_id"
+            " LEFT JOIN settlement_file f ON f.id = r.file_pk WHERE e.case_id = :case ORDER BY e.id"
         ),
         {"case": case.id},
     )
     evidence = tuple(
         Evidence(
-            int(r.id), None if r.record_id is None else int(r.record_id), r.description, r.added_by, _utc(r.added_at)
+            int(r.id),
+            None if r.record_id is None else int(r.record_id),
+            r.description,
+            r.added_by,
+            _utc(r.added_at),
+            _record_summary(r) if r.kind is not None else None,
         )
         for r in rows
     )
     return replace(case, evidence=evidence)
+
+
+def _record_summary(row: Any) -> dict[str, object]:
+    """The evidence record as a reader needs it: where it came from and what it moved."""
+    source = (
+        f"{row.file_partner}:{row.file_id}#{row.seq}" if row.file_id is not None else f"real time {row.receipt_ref}"
+    )
+    return {
+        "source": source,
+        "kind": row.kind,
+        "status": row.status,
+        "business_time": _utc(row.business_time).isoformat() if row.business_time is not None else None,
+        "issuer_id": row.issuer_id,
+        "fulfiller_id": row.fulfiller_id,
+        "member_token": row.member_token,
+        "points": int(row.points),
+        "amount_fen": int(row.amount_fen),
+        "value_fen": int(row.value_fen),
+    }
 
 
 def list_cases(*, engine: Engine, status: str | None = None, limit: int = 500) -> list[Case]:

@@ -8,13 +8,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from clearinghouse import audit, catalog
 from clearinghouse.db import read_connection, unit_of_work
 from clearinghouse.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from clearinghouse.posting import db_time
 from clearinghouse.queries import partner_from_row
 from clearinghouse.tables import ApiCredentialRow, PartnerKeyRow, PartnerRow
 from partners.keys import load_public_key
@@ -274,6 +275,33 @@ def issue_partner_token(*, engine: Engine, now: datetime, partner_id: str, actor
     if partner_id in STAFF:
         raise NotFound(f"no partner {partner_id!r}", code="PARTNER_NOT_FOUND")
     return issue_api_token(engine=engine, now=now, principal=partner_id, actor=actor)
+
+
+def revoke_tokens(
+    *, engine: Engine, now: datetime, principal: str, holder: str | None = None, actor: str = "cli"
+) -> int:
+    """Revoke every live token of a partner (or of one admin/auditor, named by ``holder``); how many. A token
+    counts as revoked from the next request in every worker (the catalog moves on with the change)."""
+    with unit_of_work(engine) as uow:
+        if principal not in STAFF and uow.session.get(PartnerRow, principal) is None:
+            raise NotFound(f"no partner {principal!r}", code="PARTNER_NOT_FOUND")
+        query = "UPDATE api_credential SET revoked_at = :now WHERE principal = :principal AND revoked_at IS NULL"
+        params: dict[str, object] = {"now": db_time(uow.connection, now), "principal": principal}
+        if principal in STAFF:
+            query += " AND coalesce(holder, :role) = :holder"
+            params.update(role=principal, holder=holder or principal)
+        revoked = int(uow.connection.execute(text(query), params).rowcount)
+        if revoked:
+            audit.append(
+                uow.connection,
+                actor=actor,
+                action="credential.revoke",
+                subject=f"credential:{principal}",
+                now=now,
+                after={"principal": principal, "holder": holder, "revoked": revoked},
+            )
+        uow.commit()
+    return revoked
 
 
 def authenticate(*, engine: Engine, token: str) -> str:

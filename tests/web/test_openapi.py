@@ -592,6 +592,11 @@ def test_a_whole_flow_answers_as_documented(checked_client: SpecCheckedClient, h
     assert trail and trail[0]["action"] == "partner.register"
     assert api.get("/audit-log/verify").get_json()["ok"] is True
     assert_error(api.get("/audit-log", who=CVS), 403, "ADMIN_ONLY")
+    spare = api.issue_token(CINEMA)  # a second token of the cinema's, revoked with the first
+    revoked = api.post(f"/partners/{CINEMA}/tokens/revoke")
+    assert revoked.status_code == 200 and revoked.get_json()["revoked"] == 2
+    assert_error(client.get(API + f"/partners/{CINEMA}", headers=bearer(spare)), 401, "TOKEN_INVALID")
+    api.issue_token(CINEMA)
     # --- evidence-gated actions (RL9)
     from tests.web.test_member_actions_api import drive_member_actions
 

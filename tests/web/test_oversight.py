@@ -135,3 +135,31 @@ def test_real_time_calls_are_audited_under_the_till(client: FlaskClient, hub: Hu
     assert trail[1]["before"] == {"status": "HELD"}
     assert (trail[1]["after"]["status"], trail[1]["after"]["captured_points"]) == ("CAPTURED", 30)  # type: ignore[index]
     assert api.get("/audit-log/verify").get_json()["ok"] is True
+
+
+def test_an_admin_revokes_a_partners_tokens_and_they_stop_working(client: FlaskClient, hub: Hub) -> None:
+    api = standard_alliance(client, hub)
+    leaked = api.tokens[CVS]
+    assert client.get(f"/api/v1/partners/{CVS}", headers=bearer(leaked)).status_code == 200
+    assert_error(api.post(f"/partners/{CVS}/tokens/revoke", who=CINEMA), 403, "ADMIN_ONLY")
+    assert_error(api.post("/partners/nobody/tokens/revoke"), 404, "PARTNER_NOT_FOUND")
+    answer = api.post(f"/partners/{CVS}/tokens/revoke")
+    assert answer.status_code == 200 and answer.get_json() == {"principal": CVS, "revoked": 1}
+    assert_error(client.get(f"/api/v1/partners/{CVS}", headers=bearer(leaked)), 401, "TOKEN_INVALID")
+    assert client.get(f"/api/v1/partners/{CINEMA}", headers=bearer(api.tokens[CINEMA])).status_code == 200
+    assert api.post(f"/partners/{CVS}/tokens/revoke").get_json()["revoked"] == 0
+    (entry,) = _entries(api, subject=f"credential:{CVS}")[-1:]
+    assert (entry["action"], entry["after"]["revoked"]) == ("credential.revoke", 1)  # type: ignore[index]
+
+
+def test_huge_or_missing_numbers_are_a_422_never_a_500(client: FlaskClient, hub: Hub) -> None:
+    api = standard_alliance(client, hub)
+    hold = {"reference": "T1", "issuer_id": CVS, "member_token": "m-1", "category": "cinema"}
+    with unchanged(hub):
+        for points in (2**63, -(2**64), 10**30):
+            answer = api.post("/authorizations", who=CINEMA, json={**hold, "points": points})
+            assert_error(answer, 422, "REQUEST_FIELD_INVALID")
+        missing = assert_error(api.post("/authorizations", who=CINEMA, json=hold), 422, "REQUEST_FIELD_INVALID")
+        assert missing["message"] == "points is required (an integer)"
+        wrong = assert_error(api.post("/authorizations", who=CINEMA, json={**hold, "points": "5"}), 422)
+        assert wrong["message"] == "points must be an integer"
