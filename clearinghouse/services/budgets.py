@@ -141,7 +141,8 @@ def _declare(session: Session, now: datetime, actor: str, caller: str, item: Dec
 
 
 def _require_issuer(session: Session, issuer_id: str) -> None:
-    partner = session.get(PartnerRow, issuer_id)
+    # an id no partner can have (NUL, a lone surrogate, too long) is unknown; the database would refuse it
+    partner = session.get(PartnerRow, issuer_id) if len(issuer_id) <= 40 and issuer_id.isprintable() else None
     if partner is None:
         raise NotFound(f"no partner {issuer_id!r}", code="PARTNER_NOT_FOUND")
     if not partner_from_row(partner).has_role(Role.ISSUER):
