@@ -104,6 +104,10 @@ class Rollover:
     carried_fen: int
 
 
-def roll_over(*, budget_fen: int, used_fen: int, carry_over_unused: bool) -> Rollover:
+def roll_over(*, budget_fen: int, used_fen: int, carry_over_unused: bool, base_fen: int | None = None) -> Rollover:
+    """The next budget: the amount last declared (``base_fen``; default ``budget_fen``), plus the unused rest of
+    ``budget_fen`` when carried over. A rolled budget's base excludes what it carried, so a carried rest is
+    counted once, not again in every later month."""
     carried = max(budget_fen - used_fen, 0) if carry_over_unused else 0
-    return Rollover(budget_fen + carried, carried)
+    base = budget_fen if base_fen is None else base_fen
+    return Rollover(base + carried, carried)
