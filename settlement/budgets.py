@@ -17,6 +17,10 @@ ALERT_LEVELS: tuple[int, ...] = (80, 100)
 
 _UTILIZATION_PLACES = Decimal("0.0001")
 
+MAX_BUDGET_FEN = 10**15
+"""A period's budget is at most 10 trillion yuan: far above any program, far below a 64-bit column, so a
+budget and a rollover that carries it over always fit."""
+
 
 class BudgetError(ValueError):
     """A declaration that cannot be a budget (a code from the reason catalogue, and a message)."""
@@ -77,8 +81,8 @@ def utilization(used_fen: int, budget_fen: int) -> Decimal:
 def check_declaration(*, budget_fen: int, used_fen: int, current_cost: Decimal | None, new_cost: Decimal) -> None:
     """A (re-)declaration is refused when it is not positive, is below what is already used, or changes the
     point cost of a period that has already issued (its usage was measured at the old cost)."""
-    if budget_fen <= 0:
-        raise BudgetError(f"budget_fen must be > 0, got {budget_fen}", code="BUDGET_AMOUNT_INVALID")
+    if not 0 < budget_fen <= MAX_BUDGET_FEN:
+        raise BudgetError(f"budget_fen must be > 0 and <= {MAX_BUDGET_FEN}", code="BUDGET_AMOUNT_INVALID")
     if budget_fen < used_fen:
         raise BudgetError(
             f"{used_fen} fen of this period's budget is already used; it cannot be set to {budget_fen}",
@@ -100,6 +104,10 @@ class Rollover:
     carried_fen: int
 
 
-def roll_over(*, budget_fen: int, used_fen: int, carry_over_unused: bool) -> Rollover:
+def roll_over(*, budget_fen: int, used_fen: int, carry_over_unused: bool, base_fen: int | None = None) -> Rollover:
+    """The next budget: the amount last declared (``base_fen``; default ``budget_fen``), plus the unused rest of
+    ``budget_fen`` when carried over. A rolled budget's base excludes what it carried, so a carried rest is
+    counted once, not again in every later month."""
     carried = max(budget_fen - used_fen, 0) if carry_over_unused else 0
-    return Rollover(budget_fen + carried, carried)
+    base = budget_fen if base_fen is None else base_fen
+    return Rollover(base + carried, carried)

@@ -42,7 +42,7 @@ def list_offers() -> dict[str, Any]:
     issuer = request.args.get("issuer", "")
     when = request.args.get("at")
     moment = parse_time(when) if when else hub().now()
-    if not issuer or moment is None:
+    if not issuer or len(issuer) > 40 or not issuer.isprintable() or moment is None:
         raise InvalidRequest(
             "give ?issuer=<partner id> and optionally &at=<RFC 3339 time>", code="REQUEST_FIELD_INVALID"
         )

@@ -19,7 +19,8 @@ def _int_arg(name: str, default: int, *, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isascii: str.isdigit also says yes to "²" and "①", which int() cannot read
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise InvalidRequest(f"{name} must be an integer from {low} to {high}", code="QUERY_INVALID")
     return int(raw)
 
@@ -53,6 +54,8 @@ def audit_log() -> dict[str, Any]:
     limit = _int_arg("limit", 200, low=1, high=MAX_PAGE)
     after_seq = _int_arg("after_seq", 0, low=0, high=2**62)
     subject = request.args.get("subject", "")
+    if len(subject) > 200 or not subject.isprintable():  # NUL would reach the database as a text parameter
+        raise InvalidRequest("subject must be at most 200 printable characters", code="QUERY_INVALID")
     found = audit.entries(hub().engine, subject_prefix=subject, limit=limit, after_seq=after_seq)
     return {
         "entries": [

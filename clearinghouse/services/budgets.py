@@ -141,7 +141,8 @@ def _declare(session: Session, now: datetime, actor: str, caller: str, item: Dec
 
 
 def _require_issuer(session: Session, issuer_id: str) -> None:
-    partner = session.get(PartnerRow, issuer_id)
+    # an id no partner can have (NUL, a lone surrogate, too long) is unknown; the database would refuse it
+    partner = session.get(PartnerRow, issuer_id) if len(issuer_id) <= 40 and issuer_id.isprintable() else None
     if partner is None:
         raise NotFound(f"no partner {issuer_id!r}", code="PARTNER_NOT_FOUND")
     if not partner_from_row(partner).has_role(Role.ISSUER):
@@ -230,13 +231,29 @@ def _roll_each(session: Session, target: Period, now: datetime, actor: str) -> l
     return [_roll_one(session, row.issuer_id, Period.parse(row.period), target, now, actor) for row in latest]
 
 
+def _declared_base(session: Session, budget: MarketingBudgetRow) -> int:
+    """The amount the issuer last declared behind ``budget``: its own amount, or for a rolled budget the base
+    it was rolled from (what it carried is not part of the base, or it would be carried again and again)."""
+    if budget.source != "ROLLOVER":
+        return budget.budget_fen
+    base = session.scalars(
+        select(col(BudgetRolloverRow.base_fen)).where(
+            col(BudgetRolloverRow.issuer_id) == budget.issuer_id, col(BudgetRolloverRow.to_period) == budget.period
+        )
+    ).first()
+    return budget.budget_fen if base is None else base
+
+
 def _roll_one(
     session: Session, issuer_id: str, source: Period, target: Period, now: datetime, actor: str
 ) -> RolloverView | None:
     previous = _budget_row(session, issuer_id, source)
     assert previous is not None
     rolled = roll_over(
-        budget_fen=previous.budget_fen, used_fen=previous.used_fen, carry_over_unused=previous.carry_over_unused
+        budget_fen=previous.budget_fen,
+        used_fen=previous.used_fen,
+        carry_over_unused=previous.carry_over_unused,
+        base_fen=_declared_base(session, previous),
     )
     row = MarketingBudgetRow(
         issuer_id=issuer_id,
@@ -254,7 +271,7 @@ def _roll_one(
         issuer_id=issuer_id,
         from_period=str(source),
         to_period=str(target),
-        base_fen=previous.budget_fen,
+        base_fen=rolled.budget_fen - rolled.carried_fen,
         carried_fen=rolled.carried_fen,
         budget_fen=rolled.budget_fen,
         created_at=now,

@@ -256,6 +256,8 @@ def list_notices(
     if caller != "admin" and issuer_id not in (None, caller):
         raise Forbidden("a partner sees only its own notices", code="NOT_YOUR_DATA")
     issuer_id = issuer_id if caller == "admin" else caller
+    if issuer_id is not None and (len(issuer_id) > 40 or not issuer_id.isprintable()):  # NUL: PostgreSQL refuses
+        raise InvalidRequest("issuer is a partner id", code="REQUEST_FIELD_INVALID")
     if not 1 <= limit <= MAX_PAGE or after_id < 0:
         raise InvalidRequest(f"limit is 1..{MAX_PAGE} and after_id >= 0", code="REQUEST_FIELD_INVALID")
     query = select(NOTICES).where(NOTICES.c.id > after_id).order_by(NOTICES.c.id).limit(limit)

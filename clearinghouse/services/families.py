@@ -111,7 +111,8 @@ def _may_act_for(caller: str, issuer_id: str) -> None:
 
 
 def _issuer(session: Session, issuer_id: str) -> PartnerRow:
-    row = session.get(PartnerRow, issuer_id)
+    # an id no partner can have (NUL, a lone surrogate, too long) is unknown; the database would refuse it
+    row = session.get(PartnerRow, issuer_id) if len(issuer_id) <= 40 and issuer_id.isprintable() else None
     if row is None:
         raise NotFound(f"no partner {issuer_id!r}", code="PARTNER_NOT_FOUND")
     if Role.ISSUER.value not in row.roles.split(","):

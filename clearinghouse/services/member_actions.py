@@ -115,9 +115,18 @@ def _require_admin(actor: str) -> None:
 
 def _reason_text(value: str, name: str = "reason") -> str:
     value = value.strip()
-    if not value or len(value) > _TEXT_LIMIT or "\x00" in value:
+    if not value or len(value) > _TEXT_LIMIT or "\x00" in value or not _encodable(value):
         raise InvalidRequest(f"{name}: 1-{_TEXT_LIMIT} characters saying why", code="REQUEST_FIELD_INVALID")
     return value
+
+
+def _encodable(value: str) -> bool:
+    """Free text may hold newlines but no lone surrogate: no driver can store it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _field_text(value: str, name: str, limit: int) -> str:

@@ -381,9 +381,30 @@ def _one_case(connection: Connection, case_id: int, *, lock: bool = False) -> Ca
     return found[0]
 
 
+def _storable_text(value: str) -> bool:
+    """1.._TEXT_MAX characters a database stores as text: no NUL (PostgreSQL refuses it), no lone surrogate."""
+    if not 0 < len(value) <= _TEXT_MAX or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_subject(issuer_id: str | None, member_token: str | None, partner_id: str | None) -> None:
+    for name, value, limit in (
+        ("issuer_id", issuer_id, 40),
+        ("member_token", member_token, 128),
+        ("partner_id", partner_id, 40),
+    ):
+        if value is not None and (not value or len(value) > limit or not value.isprintable()):
+            raise InvalidRequest(f"{name} is 1..{limit} printable characters", code="REQUEST_FIELD_INVALID")
+
+
 def _clean_facts(facts: Sequence[str]) -> list[str]:
     cleaned = [fact.strip() for fact in facts]
-    if any(not fact or len(fact) > _TEXT_MAX for fact in cleaned):
+    if any(not _storable_text(fact) for fact in cleaned):
         raise InvalidRequest(f"each fact is 1..{_TEXT_MAX} characters", code="CASE_FACT_INVALID")
     return list(dict.fromkeys(cleaned))
 
@@ -419,8 +440,9 @@ def open_case(
     """An admin opens a case (rule ``MANUAL``) with records and/or described facts as evidence. The same
     request again answers the case it opened (False: not new), so a retry never opens a second one."""
     summary = summary.strip()
-    if not summary or len(summary) > _TEXT_MAX:
+    if not _storable_text(summary):
         raise InvalidRequest(f"summary is 1..{_TEXT_MAX} characters", code="CASE_SUMMARY_INVALID")
+    _check_subject(issuer_id, member_token, partner_id)
     cleaned_facts = _clean_facts(facts)
     content = [actor, summary, sorted(set(record_ids)), cleaned_facts, issuer_id, member_token, partner_id]
     dedupe_key = f"{MANUAL}|" + hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()
@@ -524,7 +546,7 @@ def close_case(*, engine: Engine, now: datetime, actor: str, case_id: int, resol
     """Close an OPEN case with the admin's resolution. Closing it again with the same resolution answers
     the closed case; with another resolution it is a conflict (a closed case is not rewritten)."""
     resolution = resolution.strip()
-    if not resolution or len(resolution) > _TEXT_MAX:
+    if not _storable_text(resolution):
         raise InvalidRequest(f"resolution is 1..{_TEXT_MAX} characters", code="CASE_RESOLUTION_INVALID")
     with unit_of_work(engine) as uow:
         connection = uow.connection
