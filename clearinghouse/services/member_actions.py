@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, select, text, update
 from sqlmodel import Session, col
 
 from clearinghouse import audit
-from clearinghouse.db import unit_of_work
+from clearinghouse.db import UnitOfWork, unit_of_work
 from clearinghouse.errors import ClearinghouseError, Conflict, Forbidden, InvalidRequest, NotFound
 from clearinghouse.locks import lock_clearing
 from clearinghouse.posting import Source, post_transfers
@@ -298,17 +298,7 @@ def approve_action(*, engine: Engine, now: datetime, actor: str, action_id: int)
         if not _transition(uow.connection, action_id, ActionStatus.REQUESTED, values):
             raise Conflict("another admin decided this action meanwhile", code="ACTION_ALREADY_DECIDED")
         _post_event(uow.session, row, APPLY_EVENT[request.kind].value, "apply", row.reason, actor, now)
-        row = _load(uow.session, action_id)
-        audit.append(
-            uow.connection,
-            actor=actor,
-            action="member_actions.approve",
-            subject=f"member_action:{action_id}",
-            before=before,
-            after=_audit_state(row),
-            now=now,
-        )
-        view = _view(row)
+        view = _audited(uow, actor, "approve", action_id, before, now)
         uow.commit()
     return view
 
@@ -337,19 +327,26 @@ def reject_action(*, engine: Engine, now: datetime, actor: str, action_id: int, 
         }
         if not _transition(uow.connection, action_id, ActionStatus.REQUESTED, values):
             raise Conflict("another admin decided this action meanwhile", code="ACTION_ALREADY_DECIDED")
-        row = _load(uow.session, action_id)
-        audit.append(
-            uow.connection,
-            actor=actor,
-            action="member_actions.reject",
-            subject=f"member_action:{action_id}",
-            before=before,
-            after={**_audit_state(row), "reason": reason},
-            now=now,
-        )
-        view = _view(row)
+        view = _audited(uow, actor, "reject", action_id, before, now, reason=reason)
         uow.commit()
     return view
+
+
+def _audited(
+    uow: UnitOfWork, actor: str, verb: str, action_id: int, before: dict[str, Any], now: datetime, **extra: str
+) -> ActionView:
+    """The action as it now stands, with its audit entry (before and after) in the same transaction."""
+    row = _load(uow.session, action_id)
+    audit.append(
+        uow.connection,
+        actor=actor,
+        action=f"member_actions.{verb}",
+        subject=f"member_action:{action_id}",
+        before=before,
+        after={**_audit_state(row), **extra},
+        now=now,
+    )
+    return _view(row)
 
 
 # ------------------------------------------------------------------ lift
@@ -374,17 +371,7 @@ def lift_action(*, engine: Engine, now: datetime, actor: str, action_id: int, re
         if not _transition(uow.connection, action_id, ActionStatus.APPLIED, values):
             raise Conflict("another admin lifted this action meanwhile", code="ACTION_LIFTED")
         _post_event(uow.session, row, LIFT_EVENT[ActionKind(row.kind)].value, "lift", reason, actor, now)
-        row = _load(uow.session, action_id)
-        audit.append(
-            uow.connection,
-            actor=actor,
-            action="member_actions.lift",
-            subject=f"member_action:{action_id}",
-            before=before,
-            after={**_audit_state(row), "reason": reason},
-            now=now,
-        )
-        view = _view(row)
+        view = _audited(uow, actor, "lift", action_id, before, now, reason=reason)
         uow.commit()
     return view
 
