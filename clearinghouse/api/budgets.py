@@ -52,7 +52,7 @@ def declare_budget() -> tuple[dict[str, Any], int]:
     declaration = service.Declaration(
         issuer_id=field(body, "issuer_id", str),
         period=Period.parse(field(body, "period", str)),
-        budget_fen=field(body, "budget_fen", int),
+        budget_fen=field(body, "budget_fen", int, range_code="BUDGET_AMOUNT_INVALID"),
         point_cost=cost,
         carry_over_unused=bool(field(body, "carry_over_unused", bool, required=False)),
     )

@@ -307,7 +307,10 @@ _KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false", list: 
 MAX_JSON_INT = 2**53 - 1  # the largest integer every JSON reader (and our BIGINT columns) carries exactly
 
 
-def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:
+def field(
+    body: dict[str, Any], name: str, kind: type, *, required: bool = True, range_code: str = "REQUEST_FIELD_INVALID"
+) -> Any:
+    """``body[name]`` if it is of ``kind`` (an integer also within what JSON carries exactly, else ``range_code``)."""
     value = body.get(name)
     if value is None and not required:
         return None
@@ -317,7 +320,7 @@ def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InvalidRequest(f"{name} must be {wanted}", code="REQUEST_FIELD_INVALID")
     if isinstance(value, int) and abs(value) > MAX_JSON_INT:
-        raise InvalidRequest(f"{name} is out of range (at most {MAX_JSON_INT} in size)", code="REQUEST_FIELD_INVALID")
+        raise InvalidRequest(f"{name} is out of range (at most {MAX_JSON_INT} in size)", code=range_code)
     return value
 
 
