@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,9 +10,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
 
 from clearinghouse.app import create_app
 from clearinghouse.config import load_config
+from clearinghouse.db import create_schema, make_engine
 from clearinghouse.hub import Hub, open_hub
 from tests.postgres import drop_database, fresh_database, postgres_url_for_tests, running_in_ci
 
@@ -33,11 +36,31 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hub.db'}"
         return
-    url = fresh_database(_postgres_server())
+    server = _postgres_server()
+    url = fresh_database(server, template=_schema_template(server))
     try:
         yield url
     finally:
         drop_database(url)
+
+
+_SCHEMA_TEMPLATES: dict[str, str] = {}
+
+
+def _schema_template(server: str) -> str:
+    """A database holding the hub's schema, made once per test process: each test's database is a copy of it
+    (PostgreSQL copies a template far faster than it runs the DDL of every table and trigger again). The hub
+    still runs its own idempotent schema step on the copy, as it does on every start."""
+    if server not in _SCHEMA_TEMPLATES:
+        url = fresh_database(server)
+        engine = make_engine(load_config({"database_url": url}, environ={}))
+        try:
+            create_schema(engine)
+        finally:
+            engine.dispose()
+        atexit.register(drop_database, url)
+        _SCHEMA_TEMPLATES[server] = str(make_url(url).database)
+    return _SCHEMA_TEMPLATES[server]
 
 
 @pytest.fixture

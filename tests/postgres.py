@@ -173,11 +173,15 @@ def libpq_conninfo(url: str, database: str | None = None) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def fresh_database(url: str) -> str:
-    """Create a new, uniquely named database on the server of ``url`` and return its URL."""
+def fresh_database(url: str, *, template: str | None = None) -> str:
+    """Create a new, uniquely named database on the server of ``url`` (a copy of ``template`` when given) and
+    return its URL."""
     name = f"{DB_PREFIX}{uuid.uuid4().hex}"
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
     with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(statement)
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
